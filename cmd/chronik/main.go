@@ -1,0 +1,174 @@
+// Command chronik runs a Chronik broker.
+//
+// Every flag can also be set from the environment as CHRONIK_<FLAG>, upper-cased with
+// dashes as underscores (-data-dir is CHRONIK_DATA_DIR); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	stdlog "log"
+	gonet "net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"chronik/disk"
+	"chronik/kafka"
+	cnet "chronik/net"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "chronik:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	listen, advertise, dataDir   string
+	nodeID                       int
+	tlsCert, tlsKey              string
+	walProfile                   string
+	groupCommitWindow            time.Duration
+	autoCreate                   bool
+	partitions                   int
+	segmentBytes, retentionBytes int64
+	retentionMs, segmentMs       int64
+	maxMessageBytes              int
+	idleTimeout                  time.Duration
+	quiet                        bool
+}
+
+func parse(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("chronik", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "Kafka listener address (host:port)")
+	fs.StringVar(&o.advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory of the partition logs")
+	fs.IntVar(&o.nodeID, "node-id", 1, "this broker's node id")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file: serve TLS on the listener (with -tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file for -tls-cert")
+	fs.StringVar(&o.walProfile, "wal-profile", "immediate", "group-commit window by name: immediate (0), low (1ms), medium (10ms), high (50ms), ultra (100ms)")
+	fs.DurationVar(&o.groupCommitWindow, "group-commit-window", -1, "longest an append waits to share an fsync (overrides -wal-profile)")
+	fs.BoolVar(&o.autoCreate, "auto-create-topics", true, "create a topic when a client's metadata request names it (auto.create.topics.enable)")
+	fs.IntVar(&o.partitions, "default-partitions", 1, "partitions of an auto-created topic (num.partitions)")
+	fs.Int64Var(&o.segmentBytes, "segment-bytes", 1<<30, "roll a segment past this size (log.segment.bytes)")
+	fs.Int64Var(&o.segmentMs, "segment-ms", 7*24*3600*1000, "roll a segment this old (log.roll.ms)")
+	fs.Int64Var(&o.retentionMs, "retention-ms", 7*24*3600*1000, "delete segments older than this; -1 keeps forever (log.retention.ms)")
+	fs.Int64Var(&o.retentionBytes, "retention-bytes", -1, "delete oldest segments past this size per partition; -1 unlimited (log.retention.bytes)")
+	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1048588, "largest record batch accepted (message.max.bytes)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms)")
+	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := applyEnv(fs); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// applyEnv sets each flag not given on the command line from CHRONIK_<NAME>.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "CHRONIK_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !given[f.Name] {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (o *options) nodeConfig() (kafka.Config, error) {
+	adv := o.advertise
+	if adv == "" {
+		adv = o.listen
+	}
+	host, portStr, err := gonet.SplitHostPort(adv)
+	if err != nil {
+		return kafka.Config{}, fmt.Errorf("advertise address %q: %w", adv, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return kafka.Config{}, fmt.Errorf("advertise port %q: %w", portStr, err)
+	}
+	windowMs, ok := kafka.WALProfiles[o.walProfile]
+	if !ok {
+		return kafka.Config{}, fmt.Errorf("unknown wal profile %q", o.walProfile)
+	}
+	if o.groupCommitWindow >= 0 {
+		windowMs = o.groupCommitWindow.Milliseconds()
+	}
+	return kafka.Config{
+		NodeID:              int32(o.nodeID),
+		Host:                host,
+		Port:                int32(port),
+		DataDir:             o.dataDir,
+		DisableAutoCreate:   !o.autoCreate,
+		DefaultPartitions:   int32(o.partitions),
+		GroupCommitWindowMs: windowMs,
+		SegmentBytes:        o.segmentBytes,
+		SegmentMs:           o.segmentMs,
+		RetentionMs:         o.retentionMs,
+		RetentionBytes:      o.retentionBytes,
+		MaxMessageBytes:     int32(o.maxMessageBytes),
+	}, nil
+}
+
+func run(args []string) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.nodeConfig()
+	if err != nil {
+		return err
+	}
+	logger := stdlog.New(os.Stderr, "chronik ", stdlog.LstdFlags|stdlog.Lmicroseconds)
+	var tlsCfg *tls.Config
+	if o.tlsCert != "" || o.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := gonet.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	scfg := cnet.ServerConfig{TLS: tlsCfg, IdleTimeout: o.idleTimeout}
+	if !o.quiet {
+		scfg.Logf = logger.Printf
+	}
+	b, err := cnet.StartBroker(ctx, ln, cfg, disk.OS(), uint64(time.Now().UnixNano()), scfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	proto := "kafka"
+	if tlsCfg != nil {
+		proto = "kafka+tls"
+	}
+	logger.Printf("node %d serving %s on %s (advertised %s:%d), data in %s, group-commit window %dms",
+		cfg.NodeID, proto, ln.Addr(), cfg.Host, cfg.Port, cfg.DataDir, cfg.GroupCommitWindowMs)
+	if err := b.Wait(); err != nil {
+		return err
+	}
+	logger.Printf("stopped")
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package e2e tests the broker with real Kafka client libraries against a real listening
+// broker on loopback.
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	gonet "net"
+	"testing"
+	"time"
+
+	"chronik/disk"
+	"chronik/kafka"
+	cnet "chronik/net"
+)
+
+// testBroker is an in-process broker on 127.0.0.1 with its data in a temp dir.
+type testBroker struct {
+	*cnet.Broker
+	dir string
+	cfg kafka.Config
+}
+
+type brokerOption func(*kafka.Config, *cnet.ServerConfig)
+
+func withTLS(c *tls.Config) brokerOption {
+	return func(_ *kafka.Config, s *cnet.ServerConfig) { s.TLS = c }
+}
+
+func withConfig(f func(*kafka.Config)) brokerOption {
+	return func(c *kafka.Config, _ *cnet.ServerConfig) { f(c) }
+}
+
+// startBroker starts a broker and stops it when the test ends.
+func startBroker(t testing.TB, opts ...brokerOption) *testBroker {
+	t.Helper()
+	return startBrokerIn(t, t.TempDir(), opts...)
+}
+
+func startBrokerIn(t testing.TB, dir string, opts ...brokerOption) *testBroker {
+	t.Helper()
+	cfg := kafka.Config{NodeID: 1, DataDir: dir}
+	var scfg cnet.ServerConfig
+	for _, o := range opts {
+		o(&cfg, &scfg)
+	}
+	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cnet.StartBroker(context.Background(), ln, cfg, disk.OS(), 1, scfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	tb := &testBroker{Broker: b, dir: dir, cfg: cfg}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("broker close: %v", err)
+		}
+	})
+	return tb
+}
+
+// testCtx is a context bounded for one test step.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

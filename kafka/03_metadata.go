@@ -1,0 +1,98 @@
+package kafka
+
+// Metadata, versions 0-12.
+//
+// Answers from the node's topics: one broker (this node), which leads every partition at
+// leader epoch 0 with itself as the only replica and ISR. A null topic list (v1+; an empty
+// one at v0) asks for every topic. An unknown topic is created with the broker defaults
+// when auto-creation is on and the request allows it (v4+ AllowAutoTopicCreation; always
+// at v0-v3), as Kafka's auto.create.topics.enable; otherwise it is
+// UNKNOWN_TOPIC_OR_PARTITION. Topic ids (KIP-516) are returned from v10.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (n *Node) handleMetadata(req *Request, m *kmsg.MetadataRequest) {
+	resp := m.ResponseKind().(*kmsg.MetadataResponse)
+	broker := kmsg.NewMetadataResponseBroker()
+	broker.NodeID, broker.Host, broker.Port = n.cfg.NodeID, n.cfg.Host, n.cfg.Port
+	if n.cfg.Rack != "" {
+		broker.Rack = &n.cfg.Rack
+	}
+	resp.Brokers = []kmsg.MetadataResponseBroker{broker}
+	resp.ClusterID = &n.cfg.ClusterID
+	resp.ControllerID = n.cfg.NodeID
+	resp.AuthorizedOperations = -2147483648
+
+	all := m.Topics == nil || (req.Version == 0 && len(m.Topics) == 0)
+	if all {
+		for _, t := range n.allTopics() {
+			resp.Topics = append(resp.Topics, n.metadataTopic(t))
+		}
+		n.respond(req, resp)
+		return
+	}
+	autoCreate := !n.cfg.DisableAutoCreate && (req.Version < 4 || m.AllowAutoTopicCreation)
+	for _, rt := range m.Topics {
+		var t *topic
+		if rt.Topic != nil {
+			t = n.topics[*rt.Topic]
+		} else if req.Version >= 10 {
+			t = n.topicIDs[rt.TopicID]
+		}
+		if t == nil && rt.Topic != nil && autoCreate {
+			t = n.autoCreate(*rt.Topic)
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if rt.Topic != nil && validTopicName(*rt.Topic) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, n.metadataTopic(t))
+	}
+	n.respond(req, resp)
+}
+
+// autoCreate creates a topic with the broker defaults; nil if the name is invalid or the
+// creation fails.
+func (n *Node) autoCreate(name string) *topic {
+	if validTopicName(name) != nil {
+		return nil
+	}
+	tc, err := n.cfg.newTopicConfig(nil)
+	if err != nil {
+		return nil
+	}
+	t, err := n.createTopic(name, n.cfg.DefaultPartitions, tc)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+func (n *Node) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.name
+	mt.Topic, mt.TopicID = &name, t.id
+	mt.AuthorizedOperations = -2147483648
+	for _, p := range t.partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.index, n.cfg.NodeID, leaderEpoch
+		mp.Replicas = []int32{n.cfg.NodeID}
+		mp.ISR = []int32{n.cfg.NodeID}
+		if p.failed != nil {
+			mp.ErrorCode = kerr.KafkaStorageError.Code
+			mp.OfflineReplicas = []int32{n.cfg.NodeID}
+			mp.ISR = nil
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

@@ -1,0 +1,78 @@
+package kafka
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"chronik/core/log"
+	"chronik/core/producer"
+	"chronik/core/record"
+)
+
+// Errors the handlers classify into Kafka codes.
+var (
+	errUnknownTopic     = errors.New("kafka: unknown topic or partition")
+	errMessageTooLarge  = errors.New("kafka: batch larger than max.message.bytes")
+	errNotEnoughISR     = errors.New("kafka: not enough in-sync replicas")
+	errFencedEpoch      = errors.New("kafka: fenced leader epoch")
+	errUnknownEpoch     = errors.New("kafka: unknown leader epoch")
+	errInvalidPartition = errors.New("kafka: invalid partition count")
+	errInvalidRF        = errors.New("kafka: invalid replication factor")
+	errTopicExists      = errors.New("kafka: topic already exists")
+	errBadRequest       = errors.New("kafka: invalid request")
+	errInvalidReplicaAssignment = errors.New("kafka: invalid replica assignment")
+	errOffsetOutOfRange = log.ErrOffsetOutOfRange
+)
+
+// codeTable is the one place errors become Kafka error codes.
+var codeTable = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{errUnknownTopic, kerr.UnknownTopicOrPartition},
+	{errMessageTooLarge, kerr.MessageTooLarge},
+	{errNotEnoughISR, kerr.NotEnoughReplicas},
+	{errFencedEpoch, kerr.FencedLeaderEpoch},
+	{errUnknownEpoch, kerr.UnknownLeaderEpoch},
+	{errInvalidPartition, kerr.InvalidPartitions},
+	{errInvalidRF, kerr.InvalidReplicationFactor},
+	{errTopicExists, kerr.TopicAlreadyExists},
+	{errBadRequest, kerr.InvalidRequest},
+	{errInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+	{errInvalidTopic, kerr.InvalidTopicException},
+	{errBadConfig, kerr.InvalidConfig},
+	{errNotOneBatch, kerr.InvalidRecord},
+	{record.ErrTruncated, kerr.CorruptMessage},
+	{record.ErrCorrupt, kerr.CorruptMessage},
+	{record.ErrInvalid, kerr.InvalidRecord},
+	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{record.ErrUnsupportedCodec, kerr.UnsupportedCompressionType},
+	{producer.ErrOutOfOrder, kerr.OutOfOrderSequenceNumber},
+	{producer.ErrFenced, kerr.InvalidProducerEpoch},
+	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{log.ErrFailed, kerr.KafkaStorageError},
+}
+
+// errCodeOf maps an error to its Kafka code; 0 for nil, KAFKA_STORAGE_ERROR for an
+// unclassified storage error, UNKNOWN_SERVER_ERROR otherwise.
+func errCodeOf(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	for _, e := range codeTable {
+		if errors.Is(err, e.err) {
+			return e.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errMessage is err's text for responses that carry an ErrorMessage.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

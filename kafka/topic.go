@@ -1,0 +1,290 @@
+package kafka
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"chronik/core/log"
+	"chronik/core/producer"
+	"chronik/core/record"
+)
+
+// metadataFile is written in every partition's directory: the topic's id and the configs
+// set on it. It is replaced atomically (write, sync, rename, sync dir).
+const metadataFile = "partition.metadata"
+
+// MaxTopicNameLen is Kafka's limit on a topic name.
+const MaxTopicNameLen = 249
+
+type topic struct {
+	name       string
+	id         [16]byte
+	config     topicConfig
+	partitions []*partition
+}
+
+type partition struct {
+	topic *topic
+	index int32
+	dir   string
+
+	log       *log.Log
+	producers *producer.State
+
+	// dirty: appended bytes not yet covered by a sync job (see Node.dirty).
+	dirty           bool
+	firstUnsyncedMs int64
+	unsyncedBytes   int64
+	syncing         *log.SyncJob
+
+	// waiters are produce answers waiting for the durable offset, in append order.
+	waiters []produceWaiter
+
+	failed  error // storage failed: the partition stops serving
+	deleted bool
+}
+
+type partitionMetadata struct {
+	TopicID string            `json:"topic_id"`
+	Configs map[string]string `json:"configs,omitempty"`
+}
+
+var errInvalidTopic = errors.New("kafka: invalid topic name")
+
+// validTopicName reports whether name is a legal Kafka topic name.
+func validTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > MaxTopicNameLen {
+		return fmt.Errorf("%w: %q", errInvalidTopic, name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has a character outside [a-zA-Z0-9._-]", errInvalidTopic, name)
+		}
+	}
+	return nil
+}
+
+// loadTopics opens every partition directory under the data dir.
+func (n *Node) loadTopics() error {
+	names, err := n.fs.List(n.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("kafka: list data dir: %w", err)
+	}
+	type found struct {
+		meta  partitionMetadata
+		parts map[int32]bool
+	}
+	byTopic := map[string]*found{}
+	for _, name := range names {
+		i := strings.LastIndexByte(name, '-')
+		if i <= 0 {
+			continue
+		}
+		idx, err := strconv.ParseInt(name[i+1:], 10, 32)
+		if err != nil || idx < 0 || validTopicName(name[:i]) != nil {
+			continue
+		}
+		meta, err := n.readMetadata(path.Join(n.cfg.DataDir, name))
+		if err != nil {
+			continue // not a partition directory (or a half-created one): ignore it
+		}
+		f := byTopic[name[:i]]
+		if f == nil {
+			f = &found{meta: meta, parts: map[int32]bool{}}
+			byTopic[name[:i]] = f
+		}
+		f.parts[int32(idx)] = true
+	}
+	for _, name := range sortedKeys(byTopic) {
+		f := byTopic[name]
+		var id [16]byte
+		if b, err := hex.DecodeString(f.meta.TopicID); err == nil && len(b) == 16 {
+			copy(id[:], b)
+		}
+		tc, err := n.cfg.newTopicConfig(f.meta.Configs)
+		if err != nil {
+			return fmt.Errorf("kafka: topic %s: %w", name, err)
+		}
+		count := int32(0)
+		for idx := range f.parts {
+			count = max(count, idx+1)
+		}
+		t := &topic{name: name, id: id, config: tc}
+		if err := n.addPartitions(t, count); err != nil {
+			return err
+		}
+		n.topics[name] = t
+		n.topicIDs[id] = t
+	}
+	return nil
+}
+
+func (n *Node) readMetadata(dir string) (partitionMetadata, error) {
+	var meta partitionMetadata
+	f, err := n.fs.Open(path.Join(dir, metadataFile))
+	if err != nil {
+		return meta, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return meta, err
+	}
+	if size > 1<<20 {
+		return meta, fmt.Errorf("kafka: %s: metadata file too large", dir)
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return meta, err
+	}
+	if err := json.Unmarshal(buf, &meta); err != nil {
+		return meta, fmt.Errorf("kafka: %s: %w", dir, err)
+	}
+	return meta, nil
+}
+
+// writeMetadata replaces a partition directory's metadata file durably. It blocks on
+// fsync: it runs only for admin requests (create topic, create partitions), never on the
+// produce or fetch path.
+func (n *Node) writeMetadata(dir string, t *topic) error {
+	b, err := json.Marshal(partitionMetadata{TopicID: hex.EncodeToString(t.id[:]), Configs: t.config.Set})
+	if err != nil {
+		return err
+	}
+	tmp := path.Join(dir, metadataFile+".tmp")
+	f, err := n.fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := n.fs.Rename(tmp, path.Join(dir, metadataFile)); err != nil {
+		return err
+	}
+	if err := n.fs.SyncDir(dir); err != nil {
+		return err
+	}
+	return n.fs.SyncDir(n.cfg.DataDir)
+}
+
+// createTopic creates and persists a topic with count partitions.
+func (n *Node) createTopic(name string, count int32, tc topicConfig) (*topic, error) {
+	t := &topic{name: name, config: tc}
+	for {
+		for i := range t.id {
+			t.id[i] = byte(n.rng.Uint32())
+		}
+		if _, taken := n.topicIDs[t.id]; !taken && t.id != [16]byte{} {
+			break
+		}
+	}
+	if err := n.addPartitions(t, count); err != nil {
+		return nil, err
+	}
+	n.topics[name] = t
+	n.topicIDs[t.id] = t
+	return t, nil
+}
+
+// addPartitions opens (creating when new) partitions len(t.partitions)..count-1.
+func (n *Node) addPartitions(t *topic, count int32) error {
+	for i := int32(len(t.partitions)); i < count; i++ {
+		if n.nparts >= n.cfg.MaxPartitionsTotal {
+			return fmt.Errorf("kafka: partition limit %d reached", n.cfg.MaxPartitionsTotal)
+		}
+		dir := path.Join(n.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i)))
+		if err := n.fs.MkdirAll(dir); err != nil {
+			return err
+		}
+		if _, err := n.readMetadata(dir); err != nil {
+			if err := n.writeMetadata(dir, t); err != nil {
+				return fmt.Errorf("kafka: %s: %w", dir, err)
+			}
+		}
+		l, err := log.Open(n.fs, dir, t.config.logConfig(), n.nowMs)
+		if err != nil {
+			return fmt.Errorf("kafka: open %s: %w", dir, err)
+		}
+		p := &partition{topic: t, index: i, dir: dir, log: l, producers: producer.New()}
+		if err := l.Batches(l.StartOffset(), func(h record.Header) bool {
+			p.producers.Append(h)
+			return true
+		}); err != nil {
+			l.Close()
+			return fmt.Errorf("kafka: rebuild producer state of %s: %w", dir, err)
+		}
+		t.partitions = append(t.partitions, p)
+		n.nparts++
+	}
+	return nil
+}
+
+// deleteTopic removes a topic's partitions from the node and their files from disk.
+func (n *Node) deleteTopic(t *topic) error {
+	delete(n.topics, t.name)
+	delete(n.topicIDs, t.id)
+	var errs []error
+	for _, p := range t.partitions {
+		p.deleted = true
+		n.nparts--
+		p.failWaiters(n, errCodeOf(errUnknownTopic))
+		if p.syncing == nil {
+			if err := p.log.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		names, err := n.fs.List(p.dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, name := range names {
+			if err := n.fs.Remove(path.Join(p.dir, name)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := n.fs.Remove(p.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.wakeParkedAll()
+	if err := n.fs.SyncDir(n.cfg.DataDir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// syncDue reports whether a dirty partition's group-commit window has closed.
+func (p *partition) syncDue(nowMs, windowMs, maxBytes int64) bool {
+	return p.syncing == nil && (windowMs == 0 || nowMs-p.firstUnsyncedMs >= windowMs || p.unsyncedBytes >= maxBytes)
+}
+
+// markDirty notes bytes appended and not yet synced.
+func (n *Node) markDirty(p *partition, bytes int) {
+	if p.unsyncedBytes == 0 {
+		p.firstUnsyncedMs = n.nowMs
+	}
+	p.unsyncedBytes += int64(bytes)
+	if !p.dirty {
+		p.dirty = true
+		n.dirty = append(n.dirty, p)
+	}
+}
+
+// highWatermark is the end of what clients may read: on a single node, the durable end.
+func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
