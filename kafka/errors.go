@@ -12,17 +12,17 @@ import (
 
 // Errors the handlers classify into Kafka codes.
 var (
-	errUnknownTopic     = errors.New("kafka: unknown topic or partition")
-	errMessageTooLarge  = errors.New("kafka: batch larger than max.message.bytes")
-	errNotEnoughISR     = errors.New("kafka: not enough in-sync replicas")
-	errFencedEpoch      = errors.New("kafka: fenced leader epoch")
-	errUnknownEpoch     = errors.New("kafka: unknown leader epoch")
-	errInvalidPartition = errors.New("kafka: invalid partition count")
-	errInvalidRF        = errors.New("kafka: invalid replication factor")
-	errTopicExists      = errors.New("kafka: topic already exists")
-	errBadRequest       = errors.New("kafka: invalid request")
+	errUnknownTopic             = errors.New("kafka: unknown topic or partition")
+	errMessageTooLarge          = errors.New("kafka: batch larger than max.message.bytes")
+	errNotEnoughISR             = errors.New("kafka: not enough in-sync replicas")
+	errFencedEpoch              = errors.New("kafka: fenced leader epoch")
+	errUnknownEpoch             = errors.New("kafka: unknown leader epoch")
+	errInvalidPartition         = errors.New("kafka: invalid partition count")
+	errInvalidRF                = errors.New("kafka: invalid replication factor")
+	errTopicExists              = errors.New("kafka: topic already exists")
+	errBadRequest               = errors.New("kafka: invalid request")
 	errInvalidReplicaAssignment = errors.New("kafka: invalid replica assignment")
-	errOffsetOutOfRange = log.ErrOffsetOutOfRange
+	errOffsetOutOfRange         = log.ErrOffsetOutOfRange
 )
 
 // codeTable is the one place errors become Kafka error codes.
