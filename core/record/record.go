@@ -10,10 +10,14 @@
 // The CRC-32C covers everything from attributes to the end of the batch, so the broker may
 // rewrite baseOffset and partitionLeaderEpoch without recomputing it.
 //
-// Functions here are pure: no I/O, no clock, no global state beyond pooled decompressors.
+// Functions here are pure: no I/O, no clock, no goroutines and no mutable global state.
+// Decompressor state lives in a Validator, which its one owner reuses between calls.
 package record
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // HeaderSize is the size in bytes of a v2 record batch header, records count included.
 const HeaderSize = 61
@@ -41,6 +45,23 @@ const (
 	CodecLz4    Codec = 3
 	CodecZstd   Codec = 4
 )
+
+// String returns the codec's name as Kafka's compression.type spells it.
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecGzip:
+		return "gzip"
+	case CodecSnappy:
+		return "snappy"
+	case CodecLz4:
+		return "lz4"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", int8(c))
+}
 
 // Header is a decoded record batch header.
 type Header struct {
