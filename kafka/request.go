@@ -146,6 +146,10 @@ func validateOneBatch(b []byte) (record.Header, error) {
 		return record.Header{}, errNotOneBatch
 	}
 	h, err := record.ParseHeader(b)
+	if errors.Is(err, record.ErrTruncated) || errors.Is(err, record.ErrUnsupportedMagic) {
+		// Kafka finds no whole v2 batch here (ProduceRequest.validateRecords): INVALID_RECORD.
+		return h, fmt.Errorf("%w: %v", errNotOneBatch, err)
+	}
 	if err != nil {
 		return h, err
 	}
