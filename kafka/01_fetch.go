@@ -58,6 +58,9 @@ func (n *Node) fetchOnce(m *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes 
 			rp.Partition = rq.Partition
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 			rp.PreferredReadReplica = -1
+			// An empty record set, never a null one: Kafka always sends a size >= 0, and
+			// librdkafka and kafka-go reject a fetch answer holding -1.
+			rp.RecordBatches = []byte{}
 			p := n.partition(rt.Topic, rq.Partition)
 			err := n.checkReadable(p, rq.CurrentLeaderEpoch)
 			if err == nil {
@@ -112,7 +115,9 @@ func (n *Node) readPartition(p *partition, rq *kmsg.FetchRequestTopicPartition, 
 	if err != nil {
 		return 0, err
 	}
-	rp.RecordBatches = data
+	if len(data) > 0 {
+		rp.RecordBatches = data
+	}
 	return len(data), nil
 }
 
