@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,16 +15,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// textRecords returns n records with values of size bytes of seeded, compressible text.
+// textRecords returns n records with values of size bytes of seeded text: words drawn
+// from a small vocabulary, which compresses about as well as JSON logs do.
 func textRecords(seed uint64, n, size int) []kmsg.Record {
+	words := strings.Fields("the quick brown fox jumps over lazy dog user_id session " +
+		"timestamp level info warn error request response latency_ms status 200 404 " +
+		"500 GET POST /api/v1/orders /api/v1/users region eu-west-1 us-east-1 {\"k\": []}")
 	rng := rand.New(rand.NewPCG(seed, 0))
 	recs := make([]kmsg.Record, n)
 	for i := range recs {
-		v := make([]byte, size)
-		for j := range v {
-			v[j] = "abcdefghij klmnop\n"[rng.IntN(18)]
+		v := make([]byte, 0, size+16)
+		for len(v) < size {
+			v = append(v, words[rng.IntN(len(words))]...)
+			v = append(v, ' ')
+			v = strconv.AppendUint(v, uint64(rng.IntN(1000)), 10)
+			v = append(v, ' ')
 		}
-		recs[i] = kmsg.Record{Key: []byte{byte(i)}, Value: v, TimestampDelta64: int64(i)}
+		recs[i] = kmsg.Record{Key: []byte{byte(i)}, Value: v[:size], TimestampDelta64: int64(i)}
 	}
 	return recs
 }
