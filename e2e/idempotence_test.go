@@ -20,8 +20,8 @@ func makeBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	var records []byte
 	for i, v := range values {
 		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
-		body := r.AppendTo(nil)
-		records = append(records, body...)
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // the rest after a one-byte varint 0
+		records = r.AppendTo(records)
 	}
 	b := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1,
@@ -36,6 +36,7 @@ func makeBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 		Records:              records,
 	}
 	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:12], uint32(len(raw)-12))
 	binary.BigEndian.PutUint32(raw[17:21], crc32.Checksum(raw[21:], castagnoli))
 	return raw
 }
