@@ -71,7 +71,11 @@ func FrameLength(prefix []byte, maxBytes int) (int, error) {
 // Decode parses one request frame (without its length prefix). On ErrUnsupportedVersion
 // for ApiVersions the returned Request is still usable: the node answers it with
 // UNSUPPORTED_VERSION and its version list (KIP-511). The Request owns frame.
-func Decode(frame []byte) (*Request, error) {
+func Decode(frame []byte) (*Request, error) { return DecodeWith(frame, nil) }
+
+// DecodeWith is Decode reusing v's decompression state for produce validation; a
+// connection's reader keeps one Validator. v nil allocates one when needed.
+func DecodeWith(frame []byte, v *record.Validator) (*Request, error) {
 	r := kbin.Reader{Src: frame}
 	req := &Request{Key: r.Int16(), Version: r.Int16(), CorrelationID: r.Int32()}
 	cid := r.NullableString()
@@ -110,19 +114,19 @@ func Decode(frame []byte) (*Request, error) {
 	}
 	req.Msg = msg
 	if p, ok := msg.(*kmsg.ProduceRequest); ok {
-		validateProduce(req, p)
+		validateProduce(req, p, v)
 	}
 	return req, nil
 }
 
 // validateProduce checks each partition's records: exactly one v2 batch that validates.
-func validateProduce(req *Request, p *kmsg.ProduceRequest) {
+func validateProduce(req *Request, p *kmsg.ProduceRequest, v *record.Validator) {
 	req.Headers = make([][]record.Header, len(p.Topics))
 	for ti := range p.Topics {
 		parts := p.Topics[ti].Partitions
 		req.Headers[ti] = make([]record.Header, len(parts))
 		for pi := range parts {
-			h, err := validateOneBatch(parts[pi].Records)
+			h, err := validateOneBatch(parts[pi].Records, v)
 			if err != nil {
 				if req.BadRecords == nil {
 					req.BadRecords = make([][]error, len(p.Topics))
@@ -141,7 +145,7 @@ func validateProduce(req *Request, p *kmsg.ProduceRequest) {
 // errNotOneBatch is INVALID_RECORD: produce v3+ carries exactly one batch per partition.
 var errNotOneBatch = fmt.Errorf("%w: produce must carry exactly one record batch per partition", record.ErrInvalid)
 
-func validateOneBatch(b []byte) (record.Header, error) {
+func validateOneBatch(b []byte, v *record.Validator) (record.Header, error) {
 	if len(b) == 0 {
 		return record.Header{}, errNotOneBatch
 	}
@@ -156,7 +160,10 @@ func validateOneBatch(b []byte) (record.Header, error) {
 	if h.Size() != len(b) {
 		return h, errNotOneBatch
 	}
-	return record.Validate(b)
+	if v == nil {
+		return record.Validate(b)
+	}
+	return v.Validate(b)
 }
 
 // AppendResponse appends resp's frame (length prefix, correlation id, header tags and

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chronik/core/record"
 	"chronik/kafka"
 )
 
@@ -54,6 +55,7 @@ func (c *conn) read() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var prefix [4]byte
 	var seq uint64
+	var validator record.Validator
 	for {
 		if c.cfg.IdleTimeout > 0 {
 			if err := c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout)); err != nil {
@@ -72,7 +74,7 @@ func (c *conn) read() {
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return
 		}
-		req, err := kafka.Decode(frame)
+		req, err := kafka.DecodeWith(frame, &validator)
 		if err != nil && !(errors.Is(err, kafka.ErrUnsupportedVersion) && req != nil) {
 			c.cfg.logf("conn %s: %v", c.nc.RemoteAddr(), err)
 			return
