@@ -1,0 +1,157 @@
+package sim
+
+import (
+	"math/rand/v2"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// consumer reads one partition from offset 0 by assignment, one fetch at a time, and
+// checks what it reads as it reads: offsets only increase with no gap, nothing is read at
+// or above the high watermark, the high watermark never goes back, every batch validates,
+// and every offset holds what any consumer read there before. A verifying consumer (at
+// the end, with no faults) also records the final log.
+type consumer struct {
+	s       *Sim
+	cc      *clientConn
+	rng     *rand.Rand
+	part    int32
+	version int16
+	waitMs  int32
+	maxB    int32 // response MaxBytes
+	partB   int32 // PartitionMaxBytes
+
+	pos      int64 // the next offset to read
+	hw       int64 // the last high watermark seen
+	inflight bool
+	stopped  bool
+	broken   bool // a check failed: stop reading, one violation is enough
+	verify   bool
+	verified bool
+}
+
+func (c *consumer) init(verify bool) {
+	c.rng = c.s.clientRand(c.cc)
+	c.verify = verify
+	c.version = int16(between(c.rng, 4, 12))
+	c.waitMs = int32(between(c.rng, 5, 500))
+	c.maxB = int32(between(c.rng, 1<<10, 256<<10))
+	c.partB = int32(between(c.rng, 64, 64<<10))
+	if verify {
+		c.waitMs, c.maxB, c.partB = 10, 1<<20, 1<<20
+	}
+}
+
+// finish stops the consumer and checks it caught up with every acknowledged write.
+func (c *consumer) finish() {
+	c.stopped = true
+	if !c.broken && c.pos < c.s.hist.ackedEnd[c.part] {
+		c.s.violate("progress", c.part, "%s: read up to offset %d, but writes were acknowledged up to %d", c.cc.who, c.pos, c.s.hist.ackedEnd[c.part])
+	}
+}
+
+func (c *consumer) wake() {
+	if c.stopped || c.inflight || c.broken || c.verified {
+		return
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = c.version
+	req.ReplicaID = -1
+	req.MaxWaitMillis = c.waitMs
+	req.MinBytes = 1
+	req.MaxBytes = c.maxB
+	req.SessionEpoch = -1
+	t := kmsg.NewFetchRequestTopic()
+	t.Topic = topicName
+	p := kmsg.NewFetchRequestTopicPartition()
+	p.Partition = c.part
+	p.FetchOffset = c.pos
+	p.PartitionMaxBytes = c.partB
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	c.inflight = true
+	c.cc.send(req, 0)
+}
+
+func (c *consumer) lost(*call) {
+	c.inflight = false
+	c.cc.wakeIn(backoff(c.rng))
+}
+
+func (c *consumer) reply(_ *call, resp kmsg.Response) {
+	c.inflight = false
+	r := resp.(*kmsg.FetchResponse)
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		if r.ErrorCode == 0 {
+			c.s.violate("protocol", c.part, "%s: fetch response with %d topics", c.cc.who, len(r.Topics))
+		}
+		c.cc.wakeIn(backoff(c.rng))
+		return
+	}
+	rp := &r.Topics[0].Partitions[0]
+	switch rp.ErrorCode {
+	case 0:
+	case kerr.OffsetOutOfRange.Code:
+		c.s.violate("log-shrank", c.part, "%s: offset %d, read before, is out of range now (high watermark %d)", c.cc.who, c.pos, rp.HighWatermark)
+		c.broken = true
+		return
+	default:
+		c.cc.wakeIn(backoff(c.rng))
+		return
+	}
+	c.take(rp)
+	if c.broken {
+		return
+	}
+	if c.verify && c.pos == rp.HighWatermark {
+		c.verified = true
+		c.cc.close()
+		return
+	}
+	c.cc.wakeIn(0)
+}
+
+// take checks and records one partition's answer.
+func (c *consumer) take(rp *kmsg.FetchResponseTopicPartition) {
+	h := &c.s.hist
+	hw := rp.HighWatermark
+	if hw < h.maxHW[c.part] {
+		c.s.violate("hw-regressed", c.part, "%s: high watermark %d after %d was served", c.cc.who, hw, h.maxHW[c.part])
+		c.broken = true
+		return
+	}
+	h.maxHW[c.part] = hw
+	c.hw = hw
+	err := readBatches(rp.RecordBatches, func(offset int64, v uint64, ok bool) {
+		if c.broken || offset < c.pos {
+			return
+		}
+		switch {
+		case offset != c.pos:
+			c.s.violate("order", c.part, "%s: read offset %d at position %d", c.cc.who, offset, c.pos)
+		case offset >= hw:
+			c.s.violate("read-beyond-hw", c.part, "%s: read offset %d at high watermark %d", c.cc.who, offset, hw)
+		case !ok:
+			c.s.violate("unexplained", c.part, "%s: offset %d holds a record no client wrote", c.cc.who, offset)
+		case offset < int64(len(h.obs[c.part])) && h.obs[c.part][offset] != v:
+			c.s.violate("inconsistent-read", c.part, "%s: offset %d holds value %#x; %#x was read there before", c.cc.who, offset, v, h.obs[c.part][offset])
+		default:
+			if offset == int64(len(h.obs[c.part])) {
+				h.obs[c.part] = append(h.obs[c.part], v)
+			}
+			if c.verify {
+				h.final[c.part] = append(h.final[c.part], v)
+			}
+			c.pos++
+			c.s.res.Reads++
+			return
+		}
+		c.broken = true
+	})
+	if err != nil && !c.broken {
+		c.s.violate("corrupt-read", c.part, "%s: fetch at %d served a bad batch: %v", c.cc.who, c.pos, err)
+		c.broken = true
+	}
+	c.s.tr.line(c.s.now, c.cc.who, "fetched").i("p", int64(c.part)).i("pos", c.pos).i("hw", hw).end()
+}

@@ -1,0 +1,334 @@
+package sim
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Violation is one failed check of a run.
+type Violation struct {
+	Check     string // e.g. "lost-write", "linearizability", "liveness"
+	Partition int32  // -1 when not about one partition
+	AtUs      int64  // simulated time it was found
+	Detail    string
+}
+
+func (v Violation) String() string {
+	p := ""
+	if v.Partition >= 0 {
+		p = " p" + strconv.Itoa(int(v.Partition))
+	}
+	return fmt.Sprintf("%s%s at %s: %s", v.Check, p, fmtUs(v.AtUs), v.Detail)
+}
+
+// Result is what a run found.
+type Result struct {
+	Seed       uint64
+	TraceHash  string // sha256 of the trace
+	TraceLines int64
+	Events     int64
+	SimUs      int64 // simulated time the run covered
+	Faults     []Fault
+	Violations []Violation
+	// ViolationCount counts every violation, kept or not.
+	ViolationCount int
+	Writes         int // write operations (attempts of plain producers count one each)
+	Acked          int
+	Unknown        int // indeterminate writes before resolution
+	Resolved       int // indeterminate writes found in the final log
+	Reads          int64
+	Crashes        int
+	Visualizations []string // porcupine HTML files written
+	// LinearizabilityUnknown is set when porcupine timed out on a partition.
+	LinearizabilityUnknown bool
+}
+
+// Failed reports whether any check failed.
+func (r *Result) Failed() bool { return r.ViolationCount > 0 }
+
+// FirstCheck is the check of the first violation, "" when none.
+func (r *Result) FirstCheck() string {
+	if len(r.Violations) == 0 {
+		return ""
+	}
+	return r.Violations[0].Check
+}
+
+// ReplayCommand is the command that replays a run of cfg.
+func ReplayCommand(cfg Config) string {
+	var b strings.Builder
+	b.WriteString("go run")
+	if cfg.Bug != "" {
+		b.WriteString(" -tags chronikbugs")
+	}
+	fmt.Fprintf(&b, " ./cmd/chronik-sim -seed %d", cfg.Seed)
+	if cfg.DurationMs != 0 && cfg.DurationMs != 5000 {
+		fmt.Fprintf(&b, " -duration %dms", cfg.DurationMs)
+	}
+	if cfg.Faults != "" && cfg.Faults != "default" {
+		fmt.Fprintf(&b, " -faults %s", cfg.Faults)
+	}
+	if cfg.Bug != "" {
+		fmt.Fprintf(&b, " -bug %s", cfg.Bug)
+	}
+	return b.String()
+}
+
+// Sim is one run: the scheduler, the simulated network, nodes and clients, and the
+// history the checkers read. Everything runs on the caller's goroutine.
+type Sim struct {
+	cfg    Config
+	now    int64 // simulated µs
+	events *scheduler
+	tr     *tracer
+	nevent int64
+
+	nodes    []*simNode
+	clients  []*clientConn // index = client id; who = "c<id>"
+	work     []*clientConn // workload clients, the targets of connection faults
+	producer []producerLike
+	cons     []*consumer
+	verifier []*consumer
+
+	schedule []Fault
+	nextLink uint64
+
+	// Network conditions.
+	cuts         []cut // active partitions
+	spikeUntil   int64
+	spikeExtraUs int64
+
+	// Phase state.
+	setupDone   bool
+	healed      bool
+	stopWrites  bool
+	healUs      int64
+	idleFromUs  int64
+	idleEvents  int64
+	idleCounted bool
+	finished    bool
+
+	hist history
+	res  Result
+}
+
+// cut holds a client's link (client -1: every link) in one or both directions.
+type cut struct {
+	client  int
+	both    bool
+	toSrv   bool
+	untilUs int64
+}
+
+// Run runs one seed and checks it.
+func Run(cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	mix, err := ParseFaults(cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	if err := PlantBug(cfg.Bug); err != nil {
+		return nil, err
+	}
+	s := &Sim{cfg: cfg, tr: newTracer(cfg.Trace), events: newScheduler()}
+	s.res.Seed = cfg.Seed
+	if cfg.Schedule != nil {
+		s.schedule = append([]Fault(nil), cfg.Schedule...)
+		sortSchedule(s.schedule)
+	} else {
+		s.schedule = drawSchedule(cfg.Seed, mix, cfg.Nodes, faultStartMs, cfg.DurationMs)
+	}
+	s.res.Faults = s.schedule
+	if err := s.setup(); err != nil {
+		return nil, err
+	}
+	s.loop()
+	s.check()
+	s.res.TraceHash = s.tr.sum()
+	s.res.TraceLines = s.tr.lines
+	s.res.Events = s.nevent
+	s.res.SimUs = s.now
+	return &s.res, nil
+}
+
+// Phases, in order.
+const (
+	phaseHeal = iota
+	phaseStopWrites
+	phaseStopClients
+	phaseVerify
+	phaseEnd
+)
+
+var phaseNames = [...]string{"heal", "stop-writes", "stop-clients", "verify", "end"}
+
+func (s *Sim) setup() error {
+	s.tr.line(0, "sim", "start").i("seed", int64(s.cfg.Seed)).i("nodes", int64(s.cfg.Nodes)).
+		i("duration_ms", s.cfg.DurationMs).s("faults", s.cfg.Faults).s("bug", s.cfg.Bug).end()
+	for i := 0; i < s.cfg.Nodes; i++ {
+		n, err := newSimNode(s, i)
+		if err != nil {
+			return err
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	for i, f := range s.schedule {
+		s.tr.line(0, "sim", "schedule").i("fault", int64(i)).s("f", f.String()).end()
+		s.push(event{at: f.AtMs * 1000, kind: evFault, idx: int32(i)})
+	}
+	heal := s.cfg.DurationMs * 1000
+	for i, at := range []int64{heal, heal + progressMs*1000, heal + (progressMs+quiesceMs)*1000,
+		heal + (progressMs+quiesceMs+idleMs)*1000, heal + (progressMs+quiesceMs+idleMs+verifyMs)*1000} {
+		s.push(event{at: at, kind: evPhase, idx: int32(i)})
+	}
+	s.startWorkload()
+	return nil
+}
+
+// push schedules e.
+func (s *Sim) push(e event) { s.events.push(e) }
+
+// after schedules e dUs from now.
+func (s *Sim) after(dUs int64, e event) {
+	e.at = s.now + max(dUs, 0)
+	s.push(e)
+}
+
+func (s *Sim) loop() {
+	for s.events.len() > 0 && !s.finished {
+		ev := s.events.pop()
+		s.now = ev.at
+		s.nevent++
+		if s.idleCounted && s.now >= s.idleFromUs && ev.busiesNode() {
+			s.idleEvents++
+		}
+		if s.nevent > maxEvents {
+			s.violate("runaway", -1, "more than %d events", maxEvents)
+			return
+		}
+		s.dispatch(ev)
+	}
+}
+
+func (s *Sim) dispatch(ev event) {
+	switch ev.kind {
+	case evDeliver:
+		ev.link.deliver(ev)
+	case evWake:
+		if cc := s.clients[ev.idx]; ev.token == cc.timerGen {
+			cc.owner.wake()
+		}
+	case evTimeout:
+		ev.link.cl.timeout(ev.link, ev.token)
+	case evTick:
+		s.nodes[ev.node].onTick(ev)
+	case evSyncDone:
+		s.nodes[ev.node].onSyncDone(ev)
+	case evFault:
+		s.startFault(int(ev.idx))
+	case evFaultEnd:
+		s.endFault(int(ev.idx), ev.token)
+	case evPhase:
+		s.phase(int(ev.idx))
+	case evSpin:
+		ev.link.srv.spin(ev)
+	}
+}
+
+func (s *Sim) phase(p int) {
+	s.tr.line(s.now, "sim", "phase").s("name", phaseNames[p]).end()
+	switch p {
+	case phaseHeal:
+		s.heal()
+	case phaseStopWrites:
+		s.stopWrites = true
+		for _, p := range s.producer {
+			p.checkProgress()
+			p.stop()
+		}
+	case phaseStopClients:
+		for _, p := range s.producer {
+			p.finish()
+		}
+		for _, c := range s.cons {
+			c.finish()
+		}
+		for _, cc := range s.clients {
+			cc.close()
+		}
+		s.idleFromUs = s.now + idleGraceUs
+		s.idleCounted = true
+		s.idleEvents = 0
+	case phaseVerify:
+		s.idleCounted = false
+		s.checkIdle()
+		s.startVerify()
+	case phaseEnd:
+		for _, v := range s.verifier {
+			if !v.verified {
+				s.violate("verify", v.part, "the verifying consumer reached offset %d of high watermark %d in %dms", v.pos, v.hw, verifyMs)
+			}
+		}
+		for _, cc := range s.clients {
+			cc.close()
+		}
+		s.finished = true
+	}
+}
+
+// heal ends every fault: nodes come back, pauses and partitions end.
+func (s *Sim) heal() {
+	s.healed = true
+	s.healUs = s.now
+	s.cuts = nil
+	s.spikeUntil = 0
+	for _, n := range s.nodes {
+		n.heal()
+	}
+}
+
+// idleGraceUs is how long after the clients leave the idle count starts: their closes
+// still reach the broker meanwhile.
+const idleGraceUs = 100_000
+
+// busiesNode reports whether the event makes a node do work (the idle check counts them).
+func (e *event) busiesNode() bool {
+	switch e.kind {
+	case evTick, evSyncDone, evSpin:
+		return true
+	case evDeliver:
+		return e.dir == toServer
+	}
+	return false
+}
+
+// checkIdle fails the run if the broker kept busy with no client connected.
+func (s *Sim) checkIdle() {
+	perS := s.idleEvents * 1_000_000 / max(s.now-s.idleFromUs, 1)
+	if perS > maxIdleEventsPerS {
+		s.violate("liveness", -1, "%d events per simulated second with no client connected (bound %d): a handler is spinning", perS, maxIdleEventsPerS)
+	}
+	for _, n := range s.nodes {
+		if k := n.liveConns(); k > 0 {
+			s.violate("liveness", -1, "node %d still holds %d connections whose clients are gone", n.idx, k)
+		}
+	}
+}
+
+// violate records a failed check.
+func (s *Sim) violate(check string, part int32, format string, args ...any) {
+	s.res.ViolationCount++
+	detail := fmt.Sprintf(format, args...)
+	s.tr.line(s.now, "sim", "VIOLATION").s("check", check).i("p", int64(part)).s("detail", strconv.Quote(detail)).end()
+	if len(s.res.Violations) < maxViolations {
+		s.res.Violations = append(s.res.Violations, Violation{Check: check, Partition: part, AtUs: s.now, Detail: detail})
+	}
+}
+
+// fmtUs formats simulated µs as seconds with millisecond precision.
+func fmtUs(us int64) string {
+	return strconv.FormatFloat(float64(us)/1e6, 'f', 3, 64) + "s"
+}

@@ -1,0 +1,471 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicName is the one topic of the workload.
+const topicName = "sim"
+
+// producerLike is what the phases ask of a producer.
+type producerLike interface {
+	start()
+	// checkProgress fails the run if the producer was not acknowledged since the heal.
+	checkProgress()
+	// stop ends new writes; retries of writes in flight go on.
+	stop()
+	// finish gives up what is still in flight: the connections are about to close.
+	finish()
+}
+
+func (s *Sim) startWorkload() {
+	w := s.cfg.Workload
+	s.hist.obs = make([][]uint64, w.Partitions)
+	s.hist.final = make([][]uint64, w.Partitions)
+	s.hist.maxHW = make([]int64, w.Partitions)
+	s.hist.ackedEnd = make([]int64, w.Partitions)
+	a := &admin{s: s}
+	a.cc = s.newClient("admin", a)
+	for i := 0; i < w.IdempotentProducers; i++ {
+		p := &idemProducer{s: s, pid: -1, nextSeq: make([]int32, w.Partitions)}
+		p.cc = s.newClient("idem-"+itoa(i), p)
+		p.init()
+		s.producer = append(s.producer, p)
+	}
+	for i := 0; i < w.PlainProducers; i++ {
+		p := &plainProducer{s: s}
+		p.cc = s.newClient("plain-"+itoa(i), p)
+		p.init()
+		s.producer = append(s.producer, p)
+	}
+	for part := 0; part < w.Partitions; part++ {
+		for i := 0; i < w.ConsumersPerPart; i++ {
+			c := &consumer{s: s, part: int32(part)}
+			c.cc = s.newClient("consumer-"+itoa(part)+"-"+itoa(i), c)
+			c.init(false)
+			s.cons = append(s.cons, c)
+		}
+	}
+	for _, cc := range s.clients[1:] {
+		s.work = append(s.work, cc)
+	}
+	a.cc.wakeIn(0)
+}
+
+// topicReady starts the producers and consumers.
+func (s *Sim) topicReady() {
+	s.setupDone = true
+	s.tr.line(s.now, "sim", "topic-ready").end()
+	for _, p := range s.producer {
+		p.start()
+	}
+	for _, c := range s.cons {
+		c.cc.wakeIn(0)
+	}
+}
+
+func (s *Sim) startVerify() {
+	for part := 0; part < s.cfg.Workload.Partitions; part++ {
+		v := &consumer{s: s, part: int32(part)}
+		v.cc = s.newClient("verify-"+itoa(part), v)
+		v.init(true)
+		s.verifier = append(s.verifier, v)
+		v.cc.wakeIn(0)
+	}
+}
+
+// backoff draws a retry backoff.
+func backoff(r *rand.Rand) int64 { return between(r, minBackoffUs, maxBackoffUs) }
+
+func (s *Sim) clientRand(cc *clientConn) *rand.Rand {
+	return newRand(s.cfg.Seed, streamClients, uint64(cc.idx))
+}
+
+// refusedBeforeAppend reports whether a produce error code means the batch was rejected
+// before anything was written: such a write must never appear in the log. Every other
+// error (a storage error, an unknown server error) leaves the outcome unknown.
+func refusedBeforeAppend(code int16) bool {
+	switch code {
+	case kerr.MessageTooLarge.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code,
+		kerr.UnknownTopicOrPartition.Code, kerr.OutOfOrderSequenceNumber.Code,
+		kerr.InvalidProducerEpoch.Code, kerr.NotEnoughReplicas.Code,
+		kerr.UnsupportedForMessageFormat.Code, kerr.InvalidRequiredAcks.Code:
+		return true
+	}
+	return false
+}
+
+// admin creates the topic.
+type admin struct {
+	s    *Sim
+	cc   *clientConn
+	done bool
+}
+
+func (a *admin) wake() {
+	if a.done {
+		return
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 5
+	req.TimeoutMillis = 5000
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic = topicName
+	t.NumPartitions = int32(a.s.cfg.Workload.Partitions)
+	t.ReplicationFactor = 1
+	req.Topics = append(req.Topics, t)
+	a.cc.send(req, 0)
+}
+
+func (a *admin) reply(c *call, resp kmsg.Response) {
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) == 1 && (r.Topics[0].ErrorCode == 0 || r.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
+		a.done = true
+		a.cc.close()
+		a.s.topicReady()
+		return
+	}
+	a.cc.wakeIn(minBackoffUs)
+}
+
+func (a *admin) lost(c *call) {
+	if !a.done {
+		a.cc.wakeIn(minBackoffUs)
+	}
+}
+
+// idemProducer is an idempotent producer with one batch in flight: InitProducerId, then
+// each batch carries the producer id, epoch and per-partition sequence; a batch whose
+// outcome is unknown is resent as is (same bytes, same sequence) until it is answered or
+// its delivery timeout passes. Then it is abandoned, and the producer takes a new id, as
+// a real producer bumps its epoch.
+type idemProducer struct {
+	s       *Sim
+	cc      *clientConn
+	rng     *rand.Rand
+	version int16
+
+	pid     int64
+	epoch   int16
+	nextSeq []int32 // per partition
+	wseq    uint32  // writes so far: the value's write number
+
+	op          *writeOp // the write in progress, or nil
+	batch       []byte
+	idem        idemFields
+	attempts    int
+	refusedOnly bool // every attempt so far was refused before append
+	inflight    bool
+
+	stopped, finished bool
+	healAcks          int
+}
+
+func (p *idemProducer) init() {
+	p.rng = p.s.clientRand(p.cc)
+	p.version = int16(between(p.rng, 3, 11))
+}
+
+func (p *idemProducer) start() { p.cc.wakeIn(between(p.rng, 0, 5000)) }
+
+func (p *idemProducer) stop() { p.stopped = true }
+
+func (p *idemProducer) finish() { p.finished = true }
+
+func (p *idemProducer) checkProgress() {
+	if p.healAcks == 0 {
+		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, progressMs)
+	}
+}
+
+func (p *idemProducer) wake() {
+	if p.inflight || p.finished {
+		return
+	}
+	if p.op == nil {
+		if p.stopped {
+			return
+		}
+		if p.pid < 0 {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.Version = int16(between(p.rng, 0, 5))
+			req.TransactionTimeoutMillis = 60000
+			p.inflight = true
+			p.cc.send(req, -1)
+			return
+		}
+		p.newWrite()
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = p.version
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	t := kmsg.NewProduceRequestTopic()
+	t.Topic = topicName
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition = p.op.part
+	pp.Records = p.batch // encoded into the frame at send: the broker's rewrite never reaches it
+	t.Partitions = append(t.Partitions, pp)
+	req.Topics = append(req.Topics, t)
+	p.attempts++
+	p.inflight = true
+	p.cc.send(req, int64(p.op.id))
+}
+
+func (p *idemProducer) newWrite() {
+	part := int32(p.rng.IntN(p.s.cfg.Workload.Partitions))
+	n := 1 + p.rng.IntN(p.s.cfg.Workload.MaxRecordsPerBatch)
+	base := writeBase(p.cc.idx, p.wseq, 0)
+	p.wseq++
+	p.idem = idemFields{pid: p.pid, epoch: p.epoch, seq: p.nextSeq[part]}
+	p.batch = buildBatch(base, n, epochUs/1000+p.s.now/1000, p.idem)
+	p.op = p.s.beginWrite(p.cc.idx, part, base, n, true)
+	p.attempts, p.refusedOnly = 0, true
+}
+
+func (p *idemProducer) reply(c *call, resp kmsg.Response) {
+	p.inflight = false
+	switch r := resp.(type) {
+	case *kmsg.InitProducerIDResponse:
+		if r.ErrorCode != 0 {
+			p.cc.wakeIn(backoff(p.rng))
+			return
+		}
+		p.pid, p.epoch = r.ProducerID, r.ProducerEpoch
+		clear(p.nextSeq)
+		p.cc.wakeIn(0)
+	case *kmsg.ProduceResponse:
+		code, offset, ok := produceResult(r, p.op.part)
+		if !ok {
+			p.s.violate("protocol", p.op.part, "%s: produce response without the partition", p.cc.who)
+			p.retryOrGiveUp()
+			return
+		}
+		switch {
+		case code == 0:
+			p.nextSeq[p.op.part] += int32(p.op.n)
+			p.s.endWrite(p.op, outAcked, offset)
+			p.op = nil
+			if p.s.healed {
+				p.healAcks++
+			}
+			p.cc.wakeIn(between(p.rng, 0, p.s.cfg.Workload.MaxThinkMs*1000))
+		case code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code:
+			// With one batch in flight, every earlier batch of this producer id was
+			// acknowledged: the broker lost their state.
+			p.s.violate("idempotence", p.op.part, "%s: %s for pid %d sequence %d after every earlier batch was acknowledged",
+				p.cc.who, kerr.ErrorForCode(code), p.idem.pid, p.idem.seq)
+			p.giveUp()
+		case refusedBeforeAppend(code):
+			p.giveUp()
+		default:
+			p.refusedOnly = false
+			p.retryOrGiveUp()
+		}
+	}
+}
+
+func (p *idemProducer) lost(c *call) {
+	p.inflight = false
+	if c.tag < 0 {
+		if !p.finished {
+			p.cc.wakeIn(backoff(p.rng))
+		}
+		return
+	}
+	p.refusedOnly = false
+	p.retryOrGiveUp()
+}
+
+func (p *idemProducer) retryOrGiveUp() {
+	if p.finished || p.s.now-p.op.callUs > deliveryTimeoutUs || p.attempts >= maxAttempts {
+		p.giveUp()
+		return
+	}
+	p.cc.wakeIn(backoff(p.rng))
+}
+
+func (p *idemProducer) giveUp() {
+	out := outUnknown
+	if p.refusedOnly {
+		out = outFailed
+	}
+	p.s.endWrite(p.op, out, -1)
+	p.op = nil
+	p.pid = -1
+	if !p.finished {
+		p.cc.wakeIn(backoff(p.rng))
+	}
+}
+
+// produceResult finds a partition's answer in a produce response.
+func produceResult(r *kmsg.ProduceResponse, part int32) (code int16, offset int64, ok bool) {
+	for _, t := range r.Topics {
+		if t.Topic != topicName {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if p.Partition == part {
+				return p.ErrorCode, p.BaseOffset, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// plainProducer writes without idempotence, up to maxInflight batches at once: each
+// retry is re-encoded with its attempt number, so it is a write of its own.
+type plainProducer struct {
+	s           *Sim
+	cc          *clientConn
+	rng         *rand.Rand
+	version     int16
+	acks        int16
+	maxInflight int
+	inflight    int
+	wseq        uint32
+	nextNewUs   int64
+	retries     []plainRetry
+
+	stopped, finished bool
+	healAcks          int
+}
+
+type plainRetry struct {
+	seq     uint32
+	part    int32
+	n       int
+	attempt int
+	readyUs int64
+}
+
+func (p *plainProducer) init() {
+	p.rng = p.s.clientRand(p.cc)
+	p.version = int16(between(p.rng, 3, 11))
+	p.acks = []int16{-1, 1}[p.rng.IntN(2)]
+	p.maxInflight = 1 + p.rng.IntN(4)
+}
+
+func (p *plainProducer) start() {
+	p.nextNewUs = p.s.now + between(p.rng, 0, 5000)
+	p.cc.wakeIn(p.nextNewUs - p.s.now)
+}
+
+func (p *plainProducer) stop() { p.stopped = true }
+
+func (p *plainProducer) finish() { p.finished = true }
+
+func (p *plainProducer) checkProgress() {
+	if p.healAcks == 0 {
+		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, progressMs)
+	}
+}
+
+func (p *plainProducer) wake() {
+	if p.finished {
+		return
+	}
+	for p.inflight < p.maxInflight {
+		switch {
+		case len(p.retries) > 0 && p.retries[0].readyUs <= p.s.now:
+			r := p.retries[0]
+			p.retries = p.retries[1:]
+			p.send(r)
+		case !p.stopped && p.nextNewUs <= p.s.now:
+			r := plainRetry{seq: p.wseq, part: int32(p.rng.IntN(p.s.cfg.Workload.Partitions)),
+				n: 1 + p.rng.IntN(p.s.cfg.Workload.MaxRecordsPerBatch)}
+			p.wseq++
+			p.nextNewUs = p.s.now + between(p.rng, 0, p.s.cfg.Workload.MaxThinkMs*1000)
+			p.send(r)
+		default:
+			p.arm()
+			return
+		}
+	}
+}
+
+// arm sets the timer for the next retry or new write.
+func (p *plainProducer) arm() {
+	next := int64(-1)
+	if len(p.retries) > 0 {
+		next = p.retries[0].readyUs
+	}
+	if !p.stopped && (next < 0 || p.nextNewUs < next) {
+		next = p.nextNewUs
+	}
+	if next >= 0 {
+		p.cc.wakeIn(max(next-p.s.now, 1))
+	}
+}
+
+func (p *plainProducer) send(r plainRetry) {
+	base := writeBase(p.cc.idx, r.seq, r.attempt)
+	batch := buildBatch(base, r.n, epochUs/1000+p.s.now/1000, idemFields{pid: -1, epoch: -1, seq: -1})
+	op := p.s.beginWrite(p.cc.idx, r.part, base, r.n, false)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = p.version
+	req.Acks = p.acks
+	req.TimeoutMillis = 5000
+	t := kmsg.NewProduceRequestTopic()
+	t.Topic = topicName
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition = r.part
+	pp.Records = batch
+	t.Partitions = append(t.Partitions, pp)
+	req.Topics = append(req.Topics, t)
+	p.inflight++
+	p.cc.send(req, int64(op.id))
+}
+
+func (p *plainProducer) reply(c *call, resp kmsg.Response) {
+	p.inflight--
+	op := p.s.hist.ops[c.tag]
+	code, offset, ok := produceResult(resp.(*kmsg.ProduceResponse), op.part)
+	switch {
+	case !ok:
+		p.s.violate("protocol", op.part, "%s: produce response without the partition", p.cc.who)
+		p.s.endWrite(op, outUnknown, -1)
+	case code == 0:
+		p.s.endWrite(op, outAcked, offset)
+		if p.s.healed {
+			p.healAcks++
+		}
+	case refusedBeforeAppend(code):
+		p.s.endWrite(op, outFailed, -1)
+	default:
+		p.s.endWrite(op, outUnknown, -1)
+		p.retry(op)
+	}
+	p.wake()
+}
+
+func (p *plainProducer) lost(c *call) {
+	p.inflight--
+	op := p.s.hist.ops[c.tag]
+	p.s.endWrite(op, outUnknown, -1)
+	p.retry(op)
+	if !p.finished {
+		p.cc.wakeIn(backoff(p.rng))
+	}
+}
+
+// retry queues another attempt of op's batch, re-encoded, unless it had its last.
+func (p *plainProducer) retry(op *writeOp) {
+	attempt := int(op.base>>8) & 0xff
+	if p.finished || attempt+1 >= maxPlainAttempts {
+		return
+	}
+	r := plainRetry{
+		seq: uint32(op.base >> 16), part: op.part, n: op.n, attempt: attempt + 1,
+		readyUs: p.s.now + backoff(p.rng),
+	}
+	i := len(p.retries)
+	for i > 0 && p.retries[i-1].readyUs > r.readyUs {
+		i--
+	}
+	p.retries = slices.Insert(p.retries, i, r)
+}
