@@ -90,6 +90,7 @@ type options struct {
 	out             string
 	cpuProfile      string
 	timeout         time.Duration
+	diskProbe       bool
 	commandLine     string
 }
 
@@ -116,6 +117,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file (e.g. docs/benchmarks/single-node-YYYY-MM-DD.md)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process for each phase to PREFIX-<target>-<size>-r<run>-<produce|consume>.pprof; brokers run in-process (-external-chronik=false, -external-kfake=false) are in it, labelled role=broker target=chronik|kfake")
 	fs.DurationVar(&o.timeout, "timeout", defaultRunTimeout, "bound on the whole run")
+	fs.BoolVar(&o.diskProbe, "disk-probe", true, "first measure the temp dir's disk: sequential write bandwidth with fsync (at most 3s, 512 MiB) and 4 KiB fsync latency")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -218,6 +220,14 @@ func run(args []string) (bool, error) {
 	}
 	defer os.RemoveAll(tmp)
 	mach := describeMachine(ctx, tmp)
+	if o.diskProbe {
+		p, err := probeDisk(tmp)
+		if err != nil {
+			return false, fmt.Errorf("disk probe: %w", err)
+		}
+		mach.Disk = p.String()
+		fmt.Fprintln(os.Stderr, "chronik-bench: disk:", mach.Disk)
+	}
 
 	if o.cpuProfile != "" && o.externalChronik && o.chronikAddr == "" {
 		fmt.Fprintln(os.Stderr, "chronik-bench: note: Chronik runs as a child process, so -cpuprofile will not see it; add -external-chronik=false to profile the broker")

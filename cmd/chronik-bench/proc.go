@@ -88,6 +88,7 @@ type machine struct {
 	GoVersion  string
 	Kernel     string
 	TempFS     string // filesystem type and device of the temp dir
+	Disk       string // what the disk probe found, if it ran
 	GitVersion string
 	// LoadStart and LoadEnd are the 1, 5 and 15 minute load averages when the run began
 	// and ended: other processes on the machine skew every figure.

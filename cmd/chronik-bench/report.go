@@ -310,6 +310,9 @@ func (r *report) document(md string) string {
 		fmt.Fprintf(&b, "; tree %s", m.GitVersion)
 	}
 	b.WriteString(".\n")
+	if m.Disk != "" {
+		fmt.Fprintf(&b, "Disk under the temp dir: %s.\n", m.Disk)
+	}
 	fmt.Fprintf(&b, "Load average (1/5/15 min) at start: %s; at end: %s. CPU pressure (some, /proc/pressure/cpu) at start: %s; at end: %s.\n\n",
 		m.LoadStart, m.LoadEnd, m.PressureStart, m.PressureEnd)
 	b.WriteString(md)
