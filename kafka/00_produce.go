@@ -65,6 +65,9 @@ func (n *Node) handleProduce(req *Request, m *kmsg.ProduceRequest) {
 			}
 			rp.BaseOffset = w.base
 			rp.LogStartOffset = w.p.log.StartOffset()
+			if bugAckBeforeFsync { // planted bug: chronikbugs builds only
+				w.end = 0
+			}
 			if m.Acks != 0 && w.end > w.p.log.DurableOffset() {
 				pp.waiting++
 				w.p.waiters = append(w.p.waiters, produceWaiter{pp: pp, ti: ti, pi: pi, end: w.end})

@@ -287,4 +287,9 @@ func (n *Node) markDirty(p *partition, bytes int) {
 }
 
 // highWatermark is the end of what clients may read: on a single node, the durable end.
-func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
+func (p *partition) highWatermark() int64 {
+	if bugHWBeforeDurable { // planted bug: chronikbugs builds only
+		return p.log.EndOffset()
+	}
+	return p.log.DurableOffset()
+}
