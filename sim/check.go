@@ -127,22 +127,33 @@ func (s *Sim) checkPartition(p int32) {
 		}
 	}
 	res, info := porcupine.CheckOperationsVerbose(logModel, ops, porcupineTimeout)
-	switch res {
-	case porcupine.Illegal:
-		where := ""
-		if s.cfg.OutDir != "" {
-			path := filepath.Join(s.cfg.OutDir, fmt.Sprintf("seed-%d-p%d.html", s.cfg.Seed, p))
-			if err := os.MkdirAll(s.cfg.OutDir, 0o755); err == nil {
-				if err := porcupine.VisualizePath(logModel, info, path); err == nil {
-					s.res.Visualizations = append(s.res.Visualizations, path)
-					where = "; visualization in " + path
-				}
-			}
-		}
-		s.violate("linearizability", p, "%d writes are not linearizable as an append-only log%s", len(ops), where)
-	case porcupine.Unknown:
+	if res == porcupine.Unknown {
 		s.res.LinearizabilityUnknown = true
 	}
+	viz := ""
+	if res == porcupine.Illegal || s.partFailed[p] > 0 {
+		viz = s.visualize(p, info)
+	}
+	if res == porcupine.Illegal {
+		s.violate("linearizability", p, "%d writes are not linearizable as an append-only log%s", len(ops), viz)
+	}
+}
+
+// visualize writes the porcupine visualization of partition p's history under OutDir
+// and returns a note saying where, or "" when it wrote none.
+func (s *Sim) visualize(p int32, info porcupine.LinearizationInfo) string {
+	if s.cfg.OutDir == "" {
+		return ""
+	}
+	path := filepath.Join(s.cfg.OutDir, fmt.Sprintf("seed-%d-p%d.html", s.cfg.Seed, p))
+	if err := os.MkdirAll(s.cfg.OutDir, 0o755); err != nil {
+		return ""
+	}
+	if err := porcupine.VisualizePath(logModel, info, path); err != nil {
+		return ""
+	}
+	s.res.Visualizations = append(s.res.Visualizations, path)
+	return "; visualization in " + path
 }
 
 // describe names the write a value comes from.

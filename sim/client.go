@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -51,6 +52,9 @@ type clientConn struct {
 	nextCorr  int32
 	timerGen  uint64
 	clientID  string
+	// tornWrite, when set, makes the next request go out cut short, then the client
+	// closes: a client that dies mid-write (its draws come from this generator).
+	tornWrite *rand.Rand
 }
 
 func (s *Sim) newClient(name string, o owner) *clientConn {
@@ -96,6 +100,14 @@ func (cc *clientConn) transmit(c *call) {
 	cc.calls = append(cc.calls, c)
 	cc.s.tr.line(cc.s.now, cc.who, "send").i("link", int64(cc.l.id)).i("key", int64(c.req.Key())).
 		i("v", int64(c.req.GetVersion())).i("corr", int64(c.corr)).i("len", int64(len(c.frame))).end()
+	if r := cc.tornWrite; r != nil {
+		cc.tornWrite = nil
+		cut := 1 + r.IntN(len(c.frame)-1)
+		cc.s.tr.line(cc.s.now, cc.who, "torn-write").i("link", int64(cc.l.id)).i("sent", int64(cut)).end()
+		cc.l.send(toServer, chData, c.frame[:cut])
+		cc.close()
+		return
+	}
 	cc.l.send(toServer, chData, c.frame)
 	cc.s.after(requestTimeoutUs, event{kind: evTimeout, link: cc.l, token: uint64(c.corr)})
 }
@@ -110,7 +122,13 @@ func (cc *clientConn) receive(l *link, ch chunk) {
 		cc.connected = true
 		queued := cc.queued
 		cc.queued = nil
-		for _, c := range queued {
+		for i, c := range queued {
+			if cc.l != l { // a torn write closed the connection
+				for _, rest := range queued[i:] {
+					cc.owner.lost(rest)
+				}
+				return
+			}
 			cc.transmit(c)
 		}
 	case chData:

@@ -108,6 +108,7 @@ type Fault struct {
 	Tear       float64 // torn: probability an unsynced sector is torn
 	Write      bool    // eio: fail a write rather than an fsync
 	ServerSide bool    // close: the broker closes
+	Partial    bool    // close (client side): the client dies mid-write, its last bytes never sent
 	ToServer   bool    // oneway: the cut direction is client to node
 	ExtraMs    int64   // delay: added one-way latency
 	SkewMs     int64   // skew: clock jump
@@ -126,7 +127,7 @@ func (f Fault) String() string {
 	case FaultEIO:
 		fmt.Fprintf(&b, " write=%v keep=%.2f restart=%dms", f.Write, f.Keep, f.DurMs)
 	case FaultClose:
-		fmt.Fprintf(&b, " client=%d server=%v", f.Client, f.ServerSide)
+		fmt.Fprintf(&b, " client=%d server=%v partial=%v", f.Client, f.ServerSide, f.Partial)
 	case FaultReset:
 		fmt.Fprintf(&b, " client=%d", f.Client)
 	case FaultDelay:
@@ -171,6 +172,7 @@ func drawSchedule(seed uint64, mix [numFaultKinds]bool, nodes int, fromMs, toMs 
 				f.Keep, f.DurMs = r.Float64(), between(r, 20, 600)
 			case FaultClose:
 				f.ServerSide = r.IntN(3) == 0
+				f.Partial = !f.ServerSide && r.IntN(2) == 0
 			case FaultDelay:
 				f.ExtraMs, f.DurMs = between(r, 1, 150), between(r, 20, 1000)
 			case FaultPartition:

@@ -40,6 +40,11 @@ func (s *Sim) startFault(i int) {
 			}
 			return
 		}
+		if f.Partial {
+			// The client dies in the middle of writing its next request.
+			cc.tornWrite = newRand(s.cfg.Seed, streamFault, f.Seed)
+			return
+		}
 		cc.close()
 	case FaultReset:
 		s.target(f.Client).drop(true)

@@ -11,23 +11,23 @@ import (
 // rapidChecks is how many schedules TestScheduleProperty tries unless -rapid.checks says.
 const rapidChecks = 15
 
-// limitRapidChecks lowers rapid's default number of checks, keeping an explicit
-// -rapid.checks.
-func limitRapidChecks(t *testing.T, n int) {
+// setRapidFlag sets one of rapid's flags for the test, unless the command line set it.
+func setRapidFlag(t *testing.T, name, value string) {
 	t.Helper()
 	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
-	if !set {
-		old := flag.Lookup("rapid.checks").Value.String()
-		if err := flag.Set("rapid.checks", itoa(n)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := flag.Set("rapid.checks", old); err != nil {
-				t.Error(err)
-			}
-		})
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if set {
+		return
 	}
+	old := flag.Lookup(name).Value.String()
+	if err := flag.Set(name, value); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := flag.Set(name, old); err != nil {
+			t.Error(err)
+		}
+	})
 }
 
 // faultGen draws one fault of the given kinds at a time in [faultStartMs, durMs).
@@ -53,6 +53,7 @@ func faultGen(kinds []FaultKind, durMs int64) *rapid.Generator[Fault] {
 			f.DurMs = rapid.Int64Range(20, 600).Draw(t, "restart")
 		case FaultClose:
 			f.ServerSide = rapid.Bool().Draw(t, "server")
+			f.Partial = !f.ServerSide && rapid.Bool().Draw(t, "partial")
 		case FaultDelay:
 			f.ExtraMs = rapid.Int64Range(1, 150).Draw(t, "extra")
 			f.DurMs = rapid.Int64Range(20, 1000).Draw(t, "for")
@@ -110,6 +111,6 @@ func scheduleProperty(bug string, durMs int64, kinds []FaultKind) func(*rapid.T)
 // TestScheduleProperty draws fault schedules (faults with times and parameters) and
 // checks every run passes.
 func TestScheduleProperty(t *testing.T) {
-	limitRapidChecks(t, rapidChecks)
+	setRapidFlag(t, "rapid.checks", itoa(rapidChecks))
 	rapid.Check(t, scheduleProperty("", 2000, defaultKinds(t)))
 }

@@ -111,6 +111,8 @@ type Sim struct {
 
 	hist history
 	res  Result
+	// partFailed counts violations per partition: their histories get visualized.
+	partFailed []int
 }
 
 // cut holds a client's link (client -1: every link) in one or both directions.
@@ -321,6 +323,9 @@ func (s *Sim) checkIdle() {
 // violate records a failed check.
 func (s *Sim) violate(check string, part int32, format string, args ...any) {
 	s.res.ViolationCount++
+	if part >= 0 && int(part) < len(s.partFailed) {
+		s.partFailed[part]++
+	}
 	detail := fmt.Sprintf(format, args...)
 	s.tr.line(s.now, "sim", "VIOLATION").s("check", check).i("p", int64(part)).s("detail", strconv.Quote(detail)).end()
 	if len(s.res.Violations) < maxViolations {

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	sweepSeeds = flag.Int("sim.seeds", 80, "seeds TestSweep runs")
+	sweepSeeds = flag.Int("sim.seeds", 100, "seeds TestSweep runs")
 	sweepStart = flag.Uint64("sim.start", 1, "first seed of TestSweep")
 	sweepMs    = flag.Int64("sim.duration", 3000, "fault window of each TestSweep run, simulated ms")
 )

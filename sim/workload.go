@@ -28,6 +28,7 @@ func (s *Sim) startWorkload() {
 	s.hist.final = make([][]uint64, w.Partitions)
 	s.hist.maxHW = make([]int64, w.Partitions)
 	s.hist.ackedEnd = make([]int64, w.Partitions)
+	s.partFailed = make([]int, w.Partitions)
 	a := &admin{s: s}
 	a.cc = s.newClient("admin", a)
 	for i := 0; i < w.IdempotentProducers; i++ {
