@@ -90,6 +90,7 @@ func (c *consumer) reply(_ *call, resp kmsg.Response) {
 		return
 	}
 	rp := &r.Topics[0].Partitions[0]
+	c.s.checkCode(c.cc, "fetch", c.part, rp.ErrorCode)
 	switch rp.ErrorCode {
 	case 0:
 	case kerr.OffsetOutOfRange.Code:

@@ -100,6 +100,18 @@ func refusedBeforeAppend(code int16) bool {
 	return false
 }
 
+// checkCode traces an error answer and checks its class: the broker answers storage
+// failures with KAFKA_STORAGE_ERROR (retriable), never UNKNOWN_SERVER_ERROR.
+func (s *Sim) checkCode(cc *clientConn, api string, part int32, code int16) {
+	if code == 0 {
+		return
+	}
+	s.tr.line(s.now, cc.who, api+"-error").i("p", int64(part)).i("code", int64(code)).end()
+	if code == kerr.UnknownServerError.Code {
+		s.finding("error-code", part, "%s: %s answered UNKNOWN_SERVER_ERROR; a storage failure is KAFKA_STORAGE_ERROR, which clients retry", cc.who, api)
+	}
+}
+
 // admin creates the topic.
 type admin struct {
 	s    *Sim
@@ -246,6 +258,7 @@ func (p *idemProducer) reply(c *call, resp kmsg.Response) {
 			p.retryOrGiveUp()
 			return
 		}
+		p.s.checkCode(p.cc, "produce", p.op.part, code)
 		switch {
 		case code == 0:
 			p.nextSeq[p.op.part] += int32(p.op.n)
@@ -426,6 +439,7 @@ func (p *plainProducer) reply(c *call, resp kmsg.Response) {
 	p.inflight--
 	op := p.s.hist.ops[c.tag]
 	code, offset, ok := produceResult(resp.(*kmsg.ProduceResponse), op.part)
+	p.s.checkCode(p.cc, "produce", op.part, code)
 	switch {
 	case !ok:
 		p.s.violate("protocol", op.part, "%s: produce response without the partition", p.cc.who)

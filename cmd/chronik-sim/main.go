@@ -12,8 +12,10 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +87,9 @@ func main() {
 		}
 		fmt.Println("replay:", sim.ReplayCommand(cfg))
 	}
+	for _, n := range res.Notes {
+		fmt.Printf("known issue %s: %d times, first %s\n  cause: %s\n", n.Check, n.Count, n.First, sim.KnownIssues[n.Check])
+	}
 	if res.LinearizabilityUnknown {
 		fmt.Println("note: the linearizability check timed out on a partition")
 	}
@@ -133,17 +138,24 @@ func runSweep(base sim.Config, start uint64, n, parallel int) int {
 	wg.Wait()
 	failed := 0
 	var simUs int64
+	notes := map[string]int{}
 	for _, o := range results {
 		if o.err != nil {
 			fmt.Fprintf(os.Stderr, "seed %d: %v\n", o.cfg.Seed, o.err)
 			return 2
 		}
 		simUs += o.res.SimUs
+		for _, n := range o.res.Notes {
+			notes[n.Check]++
+		}
 		if o.res.Failed() {
 			failed++
 			fmt.Printf("FAIL seed %d: %s (%d violations)\n  %s\n  replay: %s\n", o.cfg.Seed, o.res.FirstCheck(),
 				o.res.ViolationCount, o.res.Violations[0], sim.ReplayCommand(o.cfg))
 		}
+	}
+	for _, check := range slices.Sorted(maps.Keys(notes)) {
+		fmt.Printf("known issue %s in %d seeds: %s\n", check, notes[check], sim.KnownIssues[check])
 	}
 	wall := time.Since(began)
 	fmt.Printf("sweep: %d seeds from %d, %d failed, %s simulated in %s wall, %.1fs CPU (%.0f sim-s per wall-s over %d workers, %.0f per CPU-s)\n",
