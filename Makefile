@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs clean
+.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -46,6 +46,14 @@ bench-single:
 SEEDS ?= 1000
 sim:
 	$(GO) run ./cmd/chronik-sim -sweep $(SEEDS)
+
+## sim-bugs: the simulator's power: each planted bug must be found within 200 seeds
+sim-bugs:
+	$(GO) test -tags chronikbugs -count=1 -v -run 'TestPlantedBugs$$' ./sim
+
+## sim-bench: simulated seconds per wall second, one node, default workload and faults
+sim-bench:
+	$(GO) test -run XXX -bench BenchmarkSim -benchtime 40x ./sim
 
 clean:
 	rm -rf bin $(DATA_DIR)
