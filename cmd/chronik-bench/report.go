@@ -147,6 +147,7 @@ type summary struct {
 	size                  int
 	n, verified           int
 	produceRate, mbps     float64
+	minRate, maxRate      float64 // produce msg/s over the runs
 	p50, p99              float64 // ms
 	consumeRate           float64
 	brokerCPUUs           float64 // µs per record; NaN unknown
@@ -185,8 +186,37 @@ func (r *report) summarize(target string, size int) summary {
 	}
 	s.clientCPUUs = median(ccpu)
 	s.produceRate, s.mbps, s.p50, s.p99, s.consumeRate, s.brokerCPUUs = median(prod), median(mbps), median(p50), median(p99), median(cons), median(cpu)
+	s.minRate, s.maxRate = math.NaN(), math.NaN()
+	if len(prod) > 0 {
+		s.minRate, s.maxRate = slices.Min(prod), slices.Max(prod)
+	}
 	s.records = fmtCount(median(recs))
 	return s
+}
+
+// pairedRatio is the median over repetitions of Chronik's produce rate over kfake's in the
+// same repetition and size. Adjacent in time, the pair shares the machine's load, so the
+// ratio is steadier than the ratio of medians when neighbours come and go.
+func (r *report) pairedRatio(size int) float64 {
+	rates := map[int]map[string]float64{} // by run, by target
+	for _, m := range r.measurements {
+		if m.size != size || m.err != nil || m.produceRate == 0 {
+			continue
+		}
+		if rates[m.run] == nil {
+			rates[m.run] = map[string]float64{}
+		}
+		rates[m.run][m.target] = m.produceRate
+	}
+	var ratios []float64
+	for _, byTarget := range rates {
+		c, okc := byTarget["chronik"]
+		k, okk := byTarget["kfake"]
+		if okc && okk {
+			ratios = append(ratios, c/k)
+		}
+	}
+	return median(ratios)
 }
 
 func fmtCount(x float64) string {
@@ -218,8 +248,8 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Measured %s, %d measurements in %v.\n\n", r.started.UTC().Format("2006-01-02 15:04 UTC"), len(r.measurements), r.took.Round(time.Second))
 	fmt.Fprintf(&b, "Each measurement: a fresh topic with %d partitions (RF 1); %d producers (one kgo client each) with acks=all, idempotent=%v, linger=%v, max buffered records=%s, batch max bytes=%s, unkeyed records, compression=%s, producing until %s (whichever first); then one kgo consumer reads every partition from the start and verifies every record.\n\n",
 		o.partitions, o.producers, o.idempotent, o.linger, maxBufferedName(o.maxBuffered), batchBytesName(o.batchMaxBytes), o.compression, strings.Join(limit, " or "))
-	b.WriteString("| target | size | records | msg/s | MB/s | p50 ms | p99 ms | consume msg/s | CPU µs/msg broker / clients | verified |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| target | size | records | msg/s | msg/s min–max | MB/s | p50 ms | p99 ms | consume msg/s | CPU µs/msg broker / clients | verified |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, size := range o.sizes {
 		for _, t := range r.targets {
 			s := r.summarize(t.name, size)
@@ -230,8 +260,8 @@ func (r *report) markdown() string {
 			if s.verified < s.n {
 				verified = fmt.Sprintf("**%d/%d: %s**", s.verified, s.n, s.firstFailure)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.target, sizeName(size), s.records,
-				fmtFloat(s.produceRate, 0), fmtFloat(s.mbps, 1), fmtFloat(s.p50, 2), fmtFloat(s.p99, 2),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n", s.target, sizeName(size), s.records,
+				fmtFloat(s.produceRate, 0), fmtFloat(s.minRate, 0), fmtFloat(s.maxRate, 0), fmtFloat(s.mbps, 1), fmtFloat(s.p50, 2), fmtFloat(s.p99, 2),
 				fmtFloat(s.consumeRate, 0), cpuPair(s.brokerCPUUs, s.clientCPUUs), verified)
 		}
 	}
@@ -245,7 +275,8 @@ func (r *report) markdown() string {
 		if g, ok := ratioTargets[size]; ok {
 			goal = fmt.Sprintf(" (target ≥ %.1f×)", g)
 		}
-		fmt.Fprintf(&b, "- Chronik/kfake produce throughput at %s: %s×%s\n", sizeName(size), fmtFloat(c.produceRate/k.produceRate, 2), goal)
+		fmt.Fprintf(&b, "- Chronik/kfake produce throughput at %s: %s×%s; median of the per-run ratios (each Chronik run over the kfake run next to it): %s×\n",
+			sizeName(size), fmtFloat(c.produceRate/k.produceRate, 2), goal, fmtFloat(r.pairedRatio(size), 2))
 		fmt.Fprintf(&b, "- Chronik/kfake consume throughput at %s: %s×; p99 produce latency: %s×\n", sizeName(size), fmtFloat(c.consumeRate/k.consumeRate, 2), fmtFloat(c.p99/k.p99, 2))
 	}
 	b.WriteString("\nPeak RSS (VmHWM):\n")

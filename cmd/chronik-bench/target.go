@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	gonet "net"
@@ -156,6 +157,31 @@ func buildChronik(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
+// vcsOf says which commit a Go binary was built from, as the go command stamped it.
+func vcsOf(bin string) string {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "an unknown revision"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "an unknown revision (no VCS stamp)"
+	}
+	rev = rev[:min(len(rev), 12)]
+	if modified == "true" {
+		return "commit " + rev + " plus uncommitted changes"
+	}
+	return "commit " + rev
+}
+
 // child is a broker running as a child process.
 type child struct {
 	cmd     *exec.Cmd
@@ -271,7 +297,7 @@ func startChronikChild(ctx context.Context, bin, dataDir, extraArgs, logPath str
 		return nil, err
 	}
 	args := append([]string{"-listen", addr, "-data-dir", dataDir, "-quiet"}, strings.Fields(extraArgs)...)
-	mode := "child process: " + filepath.Base(bin) + " " + strings.Join(args, " ") + " (fsync on)"
+	mode := "child process: " + filepath.Base(bin) + " " + strings.Join(args, " ") + " (fsync on); binary built from " + vcsOf(bin)
 	return startChildTarget(ctx, "chronik", mode, bin, args, addr, logPath)
 }
 
