@@ -45,6 +45,17 @@ type Config struct {
 	MaxFetchBytes      int32 // cap on one fetch response; default 64 MiB
 	MaxParkedFetches   int   // long-polling fetches held at once; default 10000
 	MaxPartitionsTotal int   // partitions this node will host; default 100000
+
+	// Consumer groups (Kafka's offsets.* and group.* broker settings).
+	OffsetsTopicPartitions   int32 // offsets.topic.num.partitions; default 8 (Kafka: 50)
+	GroupMinSessionTimeoutMs int32 // group.min.session.timeout.ms; default 6000
+	GroupMaxSessionTimeoutMs int32 // group.max.session.timeout.ms; default 1800000
+	// GroupInitialRebalanceDelayMs is group.initial.rebalance.delay.ms; default 3000, as
+	// Kafka; a negative value means no delay.
+	GroupInitialRebalanceDelayMs int64
+	GroupMaxSize                 int   // group.max.size, members plus pending members; default 10000
+	GroupNewMemberJoinTimeoutMs  int64 // how long a new member may wait in JoinGroup; default 300000
+	OffsetMetadataMaxBytes       int   // offset.metadata.max.bytes; default 4096
 }
 
 func (c *Config) validate() error {
@@ -72,6 +83,17 @@ func (c *Config) validate() error {
 	setDefault(&c.MaxFetchBytes, 64<<20)
 	setDefault(&c.MaxParkedFetches, 10000)
 	setDefault(&c.MaxPartitionsTotal, 100000)
+	setDefault(&c.OffsetsTopicPartitions, 8)
+	setDefault(&c.GroupMinSessionTimeoutMs, 6000)
+	setDefault(&c.GroupMaxSessionTimeoutMs, 1800000)
+	setDefault(&c.GroupInitialRebalanceDelayMs, 3000)
+	setDefault(&c.GroupMaxSize, 10000)
+	setDefault(&c.GroupNewMemberJoinTimeoutMs, 300000)
+	setDefault(&c.OffsetMetadataMaxBytes, 4096)
+	if c.OffsetsTopicPartitions < 0 || c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs ||
+		c.GroupMaxSize < 0 || c.GroupNewMemberJoinTimeoutMs < 0 || c.OffsetMetadataMaxBytes < 0 {
+		return errors.New("kafka: invalid consumer group settings")
+	}
 	if c.GroupCommitWindowMs < 0 {
 		return errors.New("kafka: group commit window must be >= 0")
 	}

@@ -48,6 +48,8 @@ type Node struct {
 
 	pids pidBlock
 
+	groups groupCoordinator // consumer groups: groups.go
+
 	nextRetentionMs int64
 
 	out   []Response
@@ -93,6 +95,10 @@ func NewNode(cfg Config, fs log.FS, nowMs int64, seed uint64) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := n.loadGroups(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.nextRetentionMs = nowMs + cfg.RetentionCheckMs
 	return n, nil
 }
@@ -118,6 +124,7 @@ func (n *Node) Tick(nowMs int64) {
 	}
 	n.nowMs = nowMs
 	n.expireParked()
+	n.tickGroups()
 	if nowMs >= n.nextRetentionMs {
 		n.nextRetentionMs = nowMs + n.cfg.RetentionCheckMs
 		n.enforceRetention()
@@ -154,6 +161,28 @@ func (n *Node) Handle(req *Request) {
 		n.handleDescribeConfigs(req, m)
 	case *kmsg.DescribeClusterRequest:
 		n.handleDescribeCluster(req, m)
+	case *kmsg.OffsetCommitRequest:
+		n.handleOffsetCommit(req, m)
+	case *kmsg.OffsetFetchRequest:
+		n.handleOffsetFetch(req, m)
+	case *kmsg.FindCoordinatorRequest:
+		n.handleFindCoordinator(req, m)
+	case *kmsg.JoinGroupRequest:
+		n.handleJoinGroup(req, m)
+	case *kmsg.HeartbeatRequest:
+		n.handleHeartbeat(req, m)
+	case *kmsg.LeaveGroupRequest:
+		n.handleLeaveGroup(req, m)
+	case *kmsg.SyncGroupRequest:
+		n.handleSyncGroup(req, m)
+	case *kmsg.DescribeGroupsRequest:
+		n.handleDescribeGroups(req, m)
+	case *kmsg.ListGroupsRequest:
+		n.handleListGroups(req, m)
+	case *kmsg.DeleteGroupsRequest:
+		n.handleDeleteGroups(req, m)
+	case *kmsg.OffsetDeleteRequest:
+		n.handleOffsetDelete(req, m)
 	default:
 		// Decode admits only the keys in supported; reaching here is a programmer error.
 		panic(fmt.Sprintf("kafka: no handler for api key %d", req.Key))
@@ -170,8 +199,9 @@ func (n *Node) closeConn(req *Request) {
 	n.out = append(n.out, Response{Conn: req.Conn, Seq: req.Seq, CorrelationID: req.CorrelationID, Close: true})
 }
 
-// ConnClosed drops the parked fetches of a closed connection.
+// ConnClosed drops the parked fetches and group requests of a closed connection.
 func (n *Node) ConnClosed(c ConnID) {
+	n.dropParkedGroups(c)
 	kept := n.parked[:0]
 	for _, pf := range n.parked {
 		if pf.req.Conn != c {
@@ -217,6 +247,9 @@ func (n *Node) startSyncs() {
 // deadline is the earliest time the node needs a Tick.
 func (n *Node) deadline() int64 {
 	d := n.nextRetentionMs
+	if g := n.groupsDeadline(); g > 0 {
+		d = min(d, g)
+	}
 	for _, pf := range n.parked {
 		d = min(d, pf.deadlineMs)
 	}
@@ -243,10 +276,12 @@ func (n *Node) SyncDone(t SyncTask, err error) {
 			p.failed = cerr
 		}
 		p.failWaiters(n, errCodeOf(errUnknownTopic))
+		n.groupsFailed(p)
 		return
 	}
 	if p.failed != nil {
 		p.failWaiters(n, errCodeOf(log.ErrFailed))
+		n.groupsFailed(p)
 		return
 	}
 	if p.log.DurableOffset() < p.log.EndOffset() && !p.dirty {
@@ -254,6 +289,7 @@ func (n *Node) SyncDone(t SyncTask, err error) {
 		n.dirty = append(n.dirty, p)
 	}
 	p.releaseWaiters(n)
+	n.groupsDurable(p)
 	n.wakeParked(p)
 }
 

@@ -25,6 +25,18 @@ var supported = map[int16]versionRange{
 	kmsg.DescribeConfigs.Int16():      {0, 4},
 	kmsg.CreatePartitions.Int16():     {0, 3},
 	kmsg.DescribeCluster.Int16():      {0, 1},
+	// Consumer groups (classic protocol): groups.go.
+	kmsg.OffsetCommit.Int16():    {0, 8},
+	kmsg.OffsetFetch.Int16():     {0, 8},
+	kmsg.FindCoordinator.Int16(): {0, 4},
+	kmsg.JoinGroup.Int16():       {0, 9},
+	kmsg.Heartbeat.Int16():       {0, 4},
+	kmsg.LeaveGroup.Int16():      {0, 5},
+	kmsg.SyncGroup.Int16():       {0, 5},
+	kmsg.DescribeGroups.Int16():  {0, 5},
+	kmsg.ListGroups.Int16():      {0, 4},
+	kmsg.DeleteGroups.Int16():    {0, 2},
+	kmsg.OffsetDelete.Int16():    {0, 0},
 }
 
 // apiKeys is supported as a sorted ApiVersions list.

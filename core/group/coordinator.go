@@ -210,7 +210,10 @@ func (c *Coordinator) Deadline() int64 {
 // timerAt keeps 0 meaning "no timer": a timer due at time 0 is set at 1.
 func timerAt(t int64) int64 { return max(t, 1) }
 
-func validGroupID(id string, allowEmpty bool) error {
+// ValidGroupID checks a group id: at most MaxGroupIDLen bytes, and not empty unless
+// allowEmpty (Kafka allows "" for OffsetCommit, OffsetFetch, DescribeGroups and
+// DeleteGroups, not for membership).
+func ValidGroupID(id string, allowEmpty bool) error {
 	if len(id) > MaxGroupIDLen || (id == "" && !allowEmpty) {
 		return ErrInvalidGroupID
 	}
@@ -252,7 +255,7 @@ func (c *Coordinator) Join(nowMs int64, req JoinRequest) (res JoinResult, parked
 		panic("group: Join without a token")
 	}
 	c.deadlineDirty = true
-	if err := validGroupID(req.Group, false); err != nil {
+	if err := ValidGroupID(req.Group, false); err != nil {
 		return joinError(req.MemberID, err), false
 	}
 	if req.SessionTimeoutMs < c.cfg.MinSessionTimeoutMs || req.SessionTimeoutMs > c.cfg.MaxSessionTimeoutMs {
@@ -610,7 +613,7 @@ func (c *Coordinator) Sync(nowMs int64, req SyncRequest) (res SyncResult, parked
 		panic("group: Sync without a token")
 	}
 	c.deadlineDirty = true
-	if err := validGroupID(req.Group, false); err != nil {
+	if err := ValidGroupID(req.Group, false); err != nil {
 		return SyncResult{Err: err}, false
 	}
 	g := c.groups[req.Group]
@@ -724,7 +727,7 @@ func (c *Coordinator) Stored(nowMs int64, id StoreID, err error) {
 
 // Heartbeat handles a Heartbeat.
 func (c *Coordinator) Heartbeat(nowMs int64, group, memberID, instanceID string, generation int32) error {
-	if err := validGroupID(group, false); err != nil {
+	if err := ValidGroupID(group, false); err != nil {
 		return err
 	}
 	g := c.groups[group]
@@ -766,7 +769,7 @@ type LeaveResult struct {
 
 // Leave handles a LeaveGroup: err is the group's error, results the members' ones.
 func (c *Coordinator) Leave(nowMs int64, group string, members []LeaveMember) (results []LeaveResult, err error) {
-	if err := validGroupID(group, false); err != nil {
+	if err := ValidGroupID(group, false); err != nil {
 		return nil, err
 	}
 	c.deadlineDirty = true

@@ -28,7 +28,7 @@ type CommitRequest struct {
 // errs[i] is Offsets[i]'s (nil: accepted) and recs are the records to append for the
 // accepted ones. The commit is visible once the caller reports recs Applied.
 func (c *Coordinator) Commit(nowMs int64, req CommitRequest) (recs []Record, errs []error, err error) {
-	if err := validGroupID(req.Group, true); err != nil {
+	if err := ValidGroupID(req.Group, true); err != nil {
 		return nil, nil, err
 	}
 	g := c.groups[req.Group]
@@ -168,7 +168,7 @@ func sortOffsets(o []CommittedOffset) {
 // and recs are its tombstones (the group record and every offset, committed or in
 // flight), to append and report Applied.
 func (c *Coordinator) DeleteGroup(group string) (recs []Record, err error) {
-	if err := validGroupID(group, true); err != nil {
+	if err := ValidGroupID(group, true); err != nil {
 		return nil, err
 	}
 	g := c.groups[group]
@@ -203,7 +203,7 @@ func (c *Coordinator) DeleteGroup(group string) (recs []Record, err error) {
 // errs[i] is tps[i]'s and recs the tombstones to append. An Empty group loses any offset;
 // a consumer group with members only those of topics it is not subscribed to.
 func (c *Coordinator) DeleteOffsets(group string, tps []TopicPartition) (recs []Record, errs []error, err error) {
-	if err := validGroupID(group, true); err != nil {
+	if err := ValidGroupID(group, true); err != nil {
 		return nil, nil, err
 	}
 	g := c.groups[group]
