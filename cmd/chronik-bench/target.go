@@ -148,7 +148,7 @@ func buildChronik(ctx context.Context, dir string) (string, error) {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	bin := filepath.Join(dir, "chronik")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "chronik/cmd/chronik")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-buildvcs=auto", "-o", bin, "chronik/cmd/chronik")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
