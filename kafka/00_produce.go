@@ -120,7 +120,7 @@ func (n *Node) produceOne(req *Request, m *kmsg.ProduceRequest, ti, pi int) (wri
 	record.SetPartitionLeaderEpoch(rp.Records, leaderEpoch)
 	first, last, err := p.log.Append(rp.Records, n.nowMs)
 	if err != nil {
-		p.failed = err
+		p.fail(err)
 		return written{}, err
 	}
 	h.BaseOffset = first

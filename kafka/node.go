@@ -269,11 +269,11 @@ func (n *Node) SyncDone(t SyncTask, err error) {
 	p.log.SyncDone(t.Job, err)
 	p.syncing = nil
 	if err != nil {
-		p.failed = fmt.Errorf("kafka: %s-%d: sync: %w", p.topic.name, p.index, err)
+		p.fail(fmt.Errorf("sync: %w", err))
 	}
 	if p.deleted {
-		if cerr := p.log.Close(); cerr != nil && p.failed == nil {
-			p.failed = cerr
+		if cerr := p.log.Close(); cerr != nil {
+			p.fail(cerr)
 		}
 		p.failWaiters(n, errCodeOf(errUnknownTopic))
 		n.groupsFailed(p)
@@ -310,7 +310,7 @@ func (n *Node) enforceRetention() {
 				continue
 			}
 			if err := p.log.EnforceRetention(n.nowMs); err != nil {
-				p.failed = err
+				p.fail(err)
 			}
 		}
 	}

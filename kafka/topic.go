@@ -293,3 +293,15 @@ func (p *partition) highWatermark() int64 {
 	}
 	return p.log.DurableOffset()
 }
+
+// fail stops p serving: every later request to it gets KAFKA_STORAGE_ERROR. The first
+// failure is kept.
+func (p *partition) fail(err error) {
+	if p.failed != nil {
+		return
+	}
+	if !errors.Is(err, log.ErrFailed) {
+		err = fmt.Errorf("%w: %s-%d: %w", log.ErrFailed, p.topic.name, p.index, err)
+	}
+	p.failed = err
+}
