@@ -179,3 +179,20 @@ func AppendResponse(dst []byte, corr int32, msg kmsg.Response) []byte {
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
 }
+
+// EncodedSizeHint is a capacity that holds msg's encoding in one allocation: exact enough
+// for fetch responses, whose record bytes dominate; small for everything else.
+func EncodedSizeHint(msg kmsg.Response) int {
+	f, ok := msg.(*kmsg.FetchResponse)
+	if !ok {
+		return 4 << 10
+	}
+	n := 1 << 10
+	for ti := range f.Topics {
+		n += 64 + len(f.Topics[ti].Topic)
+		for pi := range f.Topics[ti].Partitions {
+			n += 64 + len(f.Topics[ti].Partitions[pi].RecordBatches)
+		}
+	}
+	return n
+}

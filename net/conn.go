@@ -122,6 +122,9 @@ func (c *conn) write() {
 			if r.Msg == nil {
 				continue
 			}
+			if need := kafka.EncodedSizeHint(r.Msg); cap(buf) < need {
+				buf = make([]byte, 0, need) // one allocation, not a doubling series of copies
+			}
 			buf = kafka.AppendResponse(buf[:0], r.CorrelationID, r.Msg)
 			if _, err := bw.Write(buf); err != nil {
 				c.nc.Close()
