@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -24,6 +25,14 @@ type crashModel struct {
 	job     *SyncJob
 	ran     bool
 	runErr  error
+
+	// errRate > 0 runs the log the actions drive on an error-injecting FS whose
+	// operations each fail with that probability, drawing from errRng. Opens that verify
+	// a recovery run without injection.
+	errRate float64
+	errRng  *rand.Rand
+	// failed is set once the log failed (an injected error): only reopen and crash go on.
+	failed bool
 }
 
 // TestCrashRecovery: random appends, sync jobs (prepared, run and completed at random
@@ -35,7 +44,21 @@ type crashModel struct {
 //
 // Replay a failure with: go test ./core/log -run TestCrashRecovery -rapid.seed=<seed>.
 func TestCrashRecovery(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) { runCrashModel(t, 0) })
+}
+
+// TestCrashRecoveryWithIOErrors is TestCrashRecovery with injected I/O errors: an error
+// either leaves the log as it was (a failed read) or fails it for good, and after a crash
+// or a restart every offset reported durable is still there. An Open that fails on an
+// injected error must leave the disk for the next Open to recover the same way.
+func TestCrashRecoveryWithIOErrors(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
+		runCrashModel(t, rapid.SampledFrom([]float64{0.005, 0.02, 0.1}).Draw(t, "errRate"))
+	})
+}
+
+func runCrashModel(t *rapid.T, errRate float64) {
+	{
 		m := &crashModel{
 			fs: disk.NewMem(),
 			cfg: Config{
@@ -43,8 +66,11 @@ func TestCrashRecovery(t *testing.T) {
 				IndexIntervalBytes: rapid.IntRange(1, 600).Draw(t, "indexIntervalBytes"),
 				RetentionBytes:     rapid.SampledFrom([]int64{0, 2000, 6000}).Draw(t, "retentionBytes"),
 			},
+			errRate: errRate,
 		}
-		m.open(t, m.fs)
+		seed := rapid.Uint64().Draw(t, "errSeed")
+		m.errRng = rand.New(rand.NewPCG(seed, 1))
+		m.openLive(t, m.fs)
 		actions := map[string]func(*rapid.T){
 			"append":    m.append,
 			"prepare":   m.prepare,
@@ -61,7 +87,7 @@ func TestCrashRecovery(t *testing.T) {
 			t.Repeat(actions)
 		}
 		m.crash(t)
-	})
+	}
 }
 
 func (m *crashModel) end() int64 {
@@ -71,16 +97,60 @@ func (m *crashModel) end() int64 {
 	return 0
 }
 
+// open opens the log on fs, without injected errors.
 func (m *crashModel) open(t *rapid.T, fs *disk.MemFS) *Log {
 	l, err := Open(fs, testDir, m.cfg, m.nowMs)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	m.l = l
 	return l
 }
 
+// openLive opens the log the actions drive: on fs through the error injector when
+// errRate > 0; when that Open fails, again without.
+func (m *crashModel) openLive(t *rapid.T, fs *disk.MemFS) {
+	m.job, m.failed = nil, false
+	if m.errRate > 0 {
+		l, err := Open(disk.NewErrorFS(fs, disk.RandomErrors(m.errRng, m.errRate)), testDir, m.cfg, m.nowMs)
+		if err == nil {
+			m.l = l
+			return
+		}
+		if !errors.Is(err, disk.ErrInjected) {
+			t.Fatalf("open: %v", err)
+		}
+	}
+	m.l = m.open(t, fs)
+}
+
+// skipIfFailed skips an action on a failed log.
+func (m *crashModel) skipIfFailed(t *rapid.T) {
+	if m.failed {
+		t.Skip("log failed")
+	}
+}
+
+// opFailed handles err from an operation on the live log: an injected error that failed
+// the log, or one that left it unchanged (reported true), or a test failure.
+func (m *crashModel) opFailed(t *rapid.T, what string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrFailed) && m.errRate > 0:
+		if m.l.Err() == nil {
+			t.Fatalf("%s: %v, but Err is nil", what, err)
+		}
+		m.failed = true
+		return true
+	case errors.Is(err, disk.ErrInjected) && m.l.Err() == nil:
+		return true
+	}
+	t.Fatalf("%s: %v", what, err)
+	return true
+}
+
 func (m *crashModel) append(t *rapid.T) {
+	m.skipIfFailed(t)
 	m.nowMs += rapid.Int64Range(0, 50).Draw(t, "advanceMs")
 	n := rapid.IntRange(1, 3).Draw(t, "batches")
 	var all []byte
@@ -100,8 +170,8 @@ func (m *crashModel) append(t *rapid.T) {
 		sizes = append(sizes, len(b))
 	}
 	first, last, err := m.l.Append(all, m.nowMs)
-	if err != nil {
-		t.Fatalf("append: %v", err)
+	if m.opFailed(t, "append", err) {
+		return
 	}
 	if first != m.end() {
 		t.Fatalf("append got offset %d, want %d", first, m.end())
@@ -121,21 +191,26 @@ func (m *crashModel) append(t *rapid.T) {
 }
 
 func (m *crashModel) prepare(t *rapid.T) {
+	m.skipIfFailed(t)
 	if m.job != nil {
 		if m.l.PrepareSync() != nil {
 			t.Fatal("second job while one is outstanding")
 		}
 		t.Skip("job outstanding")
 	}
+	needs := m.l.NeedsSync()
 	m.job = m.l.PrepareSync()
 	m.ran = false
+	if needs != (m.job != nil) {
+		t.Fatalf("NeedsSync %v, PrepareSync gave %v", needs, m.job)
+	}
 	if m.job == nil && m.l.DurableOffset() != m.l.EndOffset() {
 		t.Fatalf("no job with durable %d below end %d", m.l.DurableOffset(), m.l.EndOffset())
 	}
 }
 
 func (m *crashModel) run(t *rapid.T) {
-	if m.job == nil || m.ran {
+	if m.failed || m.job == nil || m.ran {
 		t.Skip("no job to run")
 	}
 	m.runErr = m.job.Run()
@@ -143,18 +218,31 @@ func (m *crashModel) run(t *rapid.T) {
 }
 
 func (m *crashModel) done(t *rapid.T) {
-	if m.job == nil || !m.ran {
+	if m.failed || m.job == nil || !m.ran {
 		t.Skip("no job done")
 	}
+	durable := m.l.DurableOffset()
 	m.l.SyncDone(m.job, m.runErr)
 	m.job = nil
-	if err := m.l.Err(); err != nil {
-		t.Fatalf("sync: %v", err)
+	if m.runErr == nil {
+		// Durable even if SyncDone then failed the log writing a seal.
+		m.durable = max(m.durable, m.l.DurableOffset())
+	} else if m.l.DurableOffset() != durable {
+		t.Fatalf("failed job moved durable from %d to %d", durable, m.l.DurableOffset())
 	}
-	m.durable = max(m.durable, m.l.DurableOffset())
+	if err := m.l.Err(); err != nil {
+		if m.errRate == 0 || !errors.Is(err, disk.ErrInjected) {
+			t.Fatalf("sync: %v", err)
+		}
+		m.failed = true
+		if _, _, err := m.l.Append(makeBatch(spec(1, 1, 0)), m.nowMs); !errors.Is(err, ErrFailed) {
+			t.Fatalf("append to a failed log: %v", err)
+		}
+	}
 }
 
 func (m *crashModel) truncate(t *rapid.T) {
+	m.skipIfFailed(t)
 	start := m.l.StartOffset()
 	var bounds []int64
 	for _, s := range m.history {
@@ -164,8 +252,13 @@ func (m *crashModel) truncate(t *rapid.T) {
 	}
 	bounds = append(bounds, m.end())
 	offset := rapid.SampledFrom(bounds).Draw(t, "truncateTo")
-	if err := m.l.TruncateTo(offset); err != nil {
-		t.Fatalf("truncate to %d: %v", offset, err)
+	if err := m.l.TruncateTo(offset); m.opFailed(t, "truncate", err) {
+		if m.failed {
+			// Anything from a prefix of the old log to the new one may be on disk; the
+			// old history holds both.
+			m.durable = min(m.durable, offset)
+		}
+		return
 	}
 	for len(m.history) > 0 && m.history[len(m.history)-1].first >= offset {
 		m.history = m.history[:len(m.history)-1]
@@ -177,9 +270,10 @@ func (m *crashModel) truncate(t *rapid.T) {
 }
 
 func (m *crashModel) retention(t *rapid.T) {
+	m.skipIfFailed(t)
 	start := m.l.StartOffset()
-	if err := m.l.EnforceRetention(m.nowMs); err != nil {
-		t.Fatalf("retention: %v", err)
+	if err := m.l.EnforceRetention(m.nowMs); m.opFailed(t, "retention", err) {
+		return
 	}
 	if m.l.StartOffset() < start {
 		t.Fatalf("retention moved start back from %d to %d", start, m.l.StartOffset())
@@ -187,12 +281,16 @@ func (m *crashModel) retention(t *rapid.T) {
 }
 
 func (m *crashModel) reopen(t *rapid.T) {
-	if err := m.l.Close(); err != nil {
+	if err := m.l.Close(); err != nil && m.errRate == 0 {
 		t.Fatalf("close: %v", err)
 	}
-	m.job = nil
+	if m.failed || m.errRate > 0 {
+		m.recover(t, m.fs) // a failed operation may have left anything recovery handles
+		return
+	}
 	start := m.l.StartOffset()
-	l := m.open(t, m.fs)
+	m.openLive(t, m.fs)
+	l := m.l
 	if l.EndOffset() != m.end() || l.StartOffset() != start {
 		t.Fatalf("clean reopen: [%d, %d), want [%d, %d)", l.StartOffset(), l.EndOffset(), start, m.end())
 	}
@@ -211,10 +309,16 @@ func (m *crashModel) crash(t *rapid.T) {
 	opts := rapid.SampledFrom(crashOptions).Draw(t, "crashOptions")
 	seed := rapid.Uint64().Draw(t, "crashSeed")
 	clone := m.fs.CrashClone(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), opts)
-	start := m.l.StartOffset()
 	dumpSegs(t, "before", m.l)
-	names, _ := clone.List(testDir)
-	t.Logf("files %v", names)
+	m.recover(t, clone)
+}
+
+// recover opens the log on fs, which a crash or a failure left, checks what it recovered
+// and goes on with it.
+func (m *crashModel) recover(t *rapid.T, fs *disk.MemFS) {
+	start := m.l.StartOffset()
+	logFiles(t, fs)
+	clone := fs
 	l := m.open(t, clone)
 	dumpSegs(t, "after", l)
 	if l.EndOffset() < m.durable {
@@ -244,12 +348,12 @@ func (m *crashModel) crash(t *rapid.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	l = m.open(t, clone)
+	m.openLive(t, clone)
+	l = m.l
 	if l.StartOffset() != again.StartOffset() || l.EndOffset() != again.EndOffset() || l.Stats() != st {
 		t.Fatalf("reopen: [%d, %d), want [%d, %d)", l.StartOffset(), l.EndOffset(), again.StartOffset(), again.EndOffset())
 	}
 	m.fs = clone
-	m.job = nil
 	for len(m.history) > 0 && m.history[len(m.history)-1].last >= l.EndOffset() {
 		m.history = m.history[:len(m.history)-1]
 	}
@@ -322,6 +426,9 @@ func (m *crashModel) checkContent(t *rapid.T, l *Log) {
 }
 
 func (m *crashModel) invariants(t *rapid.T) {
+	if m.failed {
+		return
+	}
 	l := m.l
 	if l.EndOffset() != m.end() {
 		t.Fatalf("end %d, history ends at %d", l.EndOffset(), m.end())
@@ -346,5 +453,35 @@ func (m *crashModel) invariants(t *rapid.T) {
 func dumpSegs(t *rapid.T, what string, l *Log) {
 	for _, s := range l.segs {
 		t.Logf("%s: seg [%d,%d) size %d state %d", what, s.base, s.end, s.size, s.state)
+	}
+}
+
+// logFiles logs the files in testDir, and for each segment whether its seal is valid, for
+// a failure's output.
+func logFiles(t *rapid.T, fs *disk.MemFS) {
+	names, _ := fs.List(testDir)
+	t.Logf("files %v", names)
+	for _, name := range names {
+		base, ok := parseSegmentName(name, logSuffix)
+		if !ok {
+			continue
+		}
+		s := newSegment(base)
+		var idx, tidx []byte
+		if f, err := fs.Open(segmentName(testDir, base, logSuffix)); err == nil {
+			s.size, _ = f.Size()
+		}
+		if f, err := fs.Open(segmentName(testDir, base, indexSuffix)); err == nil {
+			n, _ := f.Size()
+			idx = make([]byte, n)
+			_ = readFull(f, idx, 0) // diagnostics only
+		}
+		if f, err := fs.Open(segmentName(testDir, base, timeIndexSuffix)); err == nil {
+			n, _ := f.Size()
+			tidx = make([]byte, n)
+			_ = readFull(f, tidx, 0) // diagnostics only
+		}
+		t.Logf("segment %d: .log %d bytes, .index %d, .timeindex %d, sealed %v",
+			base, s.size, len(idx), len(tidx), s.loadSealed(idx, tidx))
 	}
 }

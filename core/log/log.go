@@ -20,7 +20,8 @@
 // segment's indexes live in memory and are written when it rolls; once a rolled segment's
 // .log is durable, a seal is appended to its .index (seal.go) so that Open can trust it
 // without reading it. Open validates every unsealed segment batch by batch (CRC and offset
-// continuity), truncates at the first bad batch and deletes every segment after it.
+// continuity), truncates at the first bad batch and deletes every segment after it (see
+// Open for the whole procedure).
 package log
 
 import (

@@ -278,7 +278,7 @@ func TestIndexLookups(t *testing.T) {
 	check()
 	tl.reopen(0) // sealed segments load their indexes from disk
 	for _, s := range tl.l.segs[:len(tl.l.segs)-1] {
-		if s.state != stateSealed || s.idxEntries() < 5 {
+		if s.state != stateSealSeen || s.idxEntries() < 5 {
 			t.Fatalf("reopened segment %d: state %d, %d index entries", s.base, s.state, s.idxEntries())
 		}
 	}
@@ -337,6 +337,20 @@ func TestRetention(t *testing.T) {
 		tl.reopen(0)
 		if tl.l.StartOffset() != start {
 			t.Fatalf("reopened start %d, want %d", tl.l.StartOffset(), start)
+		}
+		tl.check()
+		// After a restart, retention first has the seals synced, then deletes.
+		for range 5 {
+			tl.append(0, spec(1, 200, 0))
+		}
+		tl.syncAll()
+		if err := tl.l.EnforceRetention(0); err != nil || tl.l.StartOffset() != start || !tl.l.NeedsSync() {
+			t.Fatalf("first pass after restart: start %d (want %d), needs sync %v, %v",
+				tl.l.StartOffset(), start, tl.l.NeedsSync(), err)
+		}
+		tl.syncAll()
+		if err := tl.l.EnforceRetention(0); err != nil || tl.l.StartOffset() == start {
+			t.Fatalf("second pass: start %d, %v", tl.l.StartOffset(), err)
 		}
 		tl.check()
 	})
@@ -494,15 +508,15 @@ func TestSyncJobs(t *testing.T) {
 		t.Fatalf("job after roll %+v", j)
 	}
 	l.SyncDone(j, j.Run())
-	if l.DurableOffset() != 2 || l.segs[0].state != stateSealWritten {
-		t.Fatalf("durable %d, state %d", l.DurableOffset(), l.segs[0].state)
+	if l.DurableOffset() != 2 || l.segs[0].state != stateSealWritten || !l.NeedsSync() {
+		t.Fatalf("durable %d, state %d, needs sync %v", l.DurableOffset(), l.segs[0].state, l.NeedsSync())
 	}
 	j = l.PrepareSync() // the seal
 	if j == nil || j.End != 2 || len(j.files) != 2 {
 		t.Fatalf("seal job %+v", j)
 	}
 	l.SyncDone(j, j.Run())
-	if l.segs[0].state != stateSealed || l.PrepareSync() != nil {
+	if l.segs[0].state != stateSealed || l.NeedsSync() || l.PrepareSync() != nil {
 		t.Fatal("not sealed, or more to do")
 	}
 	func() {

@@ -25,9 +25,15 @@ const scanBytes = 1 << 20
 //     full CRC check) and offset continuity (the first batch at the segment's base, each
 //     next one right after the previous). Its indexes are rebuilt from the scan; a
 //     segment other than the last that validates whole is sealed on the spot.
-//  3. The first segment that is cut short (a torn or corrupt tail) or does not end where
-//     the next one begins becomes the last: its .log is truncated after the last valid
-//     batch and every later segment is deleted.
+//  3. A sealed segment that the next one does not follow is a segment retention deleted
+//     that a crash brought back (removals survive or vanish one by one): it and the
+//     segments before it are deleted.
+//  4. The first other segment that is cut short (a torn or corrupt tail) or does not end
+//     where the next one begins becomes the last: its .log is truncated after the last
+//     valid batch and every later segment is deleted.
+//
+// Deletions are two-phase, here as in retention: the .log files go first and their index
+// files only after a directory sync, so that a .log a crash brings back keeps its seal.
 //
 // Everything that survives is made durable before Open returns (the active .log synced,
 // truncations synced, the directory synced), so DurableOffset starts at EndOffset. A
@@ -118,7 +124,7 @@ func (r *recovery) run(names []string) error {
 		if intact {
 			continue
 		}
-		if s.state == stateSealed {
+		if s.state == stateSealSeen {
 			// Whole, but the next segment does not start at its end: the segments so
 			// far were deleted by retention and a crash brought some back (each removal
 			// survives or vanishes on its own). It is not a lost roll: a sealed segment's
@@ -200,7 +206,7 @@ func (r *recovery) recoverSegment(base, next int64) (s *segment, fileSize int64,
 			return s, 0, false, err
 		}
 		if ok {
-			s.state = stateSealed
+			s.state = stateSealSeen
 			return s, fileSize, s.end == next, nil
 		}
 	}
@@ -339,7 +345,7 @@ func rewrite(f File, b []byte) error {
 // valid prefix, its index files emptied (the active segment's indexes live in memory),
 // all durably.
 func (r *recovery) activate(s *segment, fileSize int64) error {
-	if s.size < fileSize {
+	if s.size < fileSize && !bugTornTail {
 		if err := s.log.Truncate(s.size); err != nil {
 			return fmt.Errorf("log: truncate segment %d: %w", s.base, err)
 		}

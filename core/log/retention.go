@@ -6,7 +6,8 @@ import (
 )
 
 // EnforceRetention deletes whole segments past the retention limits, oldest first, never
-// the active one nor one not yet sealed (so never one an outstanding SyncJob syncs):
+// the active one nor one whose seal is not known durable (so never one an outstanding
+// SyncJob syncs; a segment Open found sealed is queued for the next SyncJob first):
 //   - by size, as Kafka does: the oldest segment goes while the log without it still
 //     holds at least RetentionBytes;
 //   - by time: the oldest segment goes while its newest batch's MaxTimestamp is below
@@ -24,12 +25,18 @@ func (l *Log) EnforceRetention(nowMs int64) error {
 	var err error
 	for n < len(l.segs)-1 {
 		s := l.segs[n]
-		if s.state != stateSealed {
-			break
-		}
 		bySize := l.cfg.RetentionBytes > 0 && l.bytes-s.size >= l.cfg.RetentionBytes
 		byTime := l.cfg.RetentionMs > 0 && s.maxTs < nowMs-l.cfg.RetentionMs
 		if !bySize && !byTime {
+			break
+		}
+		if s.state == stateSealSeen {
+			// Its seal must be durable first: a crash that brings the .log back must
+			// bring a valid seal with it (recover.go).
+			s.state = stateSealWritten
+			l.pending = append(l.pending, s)
+		}
+		if s.state != stateSealed {
 			break
 		}
 		n++

@@ -36,6 +36,10 @@ const (
 	stateSealWritten                  // .log durable, seal written, .index/.timeindex unsynced
 	stateSealSyncing                  // the outstanding SyncJob syncs its .index/.timeindex
 	stateSealed                       // everything durable; retention may delete it
+	// stateSealSeen: Open found a valid seal. The .log is durable (the seal was written
+	// after it was synced) but the seal may not be: a restart without a crash shows
+	// unsynced writes. Retention syncs it (stateSealWritten) before deleting the segment.
+	stateSealSeen
 )
 
 // segment is one .log file with its sparse indexes, which it keeps in memory encoded

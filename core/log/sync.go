@@ -38,14 +38,14 @@ func (r segmentRef) valid(st sealState) bool {
 // nothing is unsynced, a job is already outstanding or the log has failed. The job syncs
 // the .log of every segment rolled since the last job, the indexes of segments sealed since
 // the last job, the active .log and, when entries were created or removed, the directory.
+//
+// A job may have nothing to make durable below a new End: after a roll, sealing takes a
+// second job that syncs the rolled segment's indexes (see NeedsSync).
 func (l *Log) PrepareSync() *SyncJob {
-	if l.failed != nil || l.job != nil {
+	if l.job != nil || !l.NeedsSync() {
 		return nil
 	}
 	a := l.active()
-	if l.durable == a.end && len(l.pending) == 0 && !l.dirDirty && !a.logDirty {
-		return nil
-	}
 	j := &SyncJob{End: a.end, fs: l.fs, dir: l.dir, syncDir: l.dirDirty}
 	for _, s := range l.pending {
 		switch {
@@ -81,6 +81,16 @@ func (l *Log) PrepareSync() *SyncJob {
 	l.job = j
 	l.jobCap = math.MaxInt64
 	return j
+}
+
+// NeedsSync reports whether the log has work for a SyncJob: appended or truncated data not
+// yet durable, a rolled segment to sync or seal, a directory entry created or removed. A
+// caller that drives syncs by it, rather than by DurableOffset < EndOffset, also gets
+// rolled segments sealed promptly, which retention waits for. While a job is outstanding
+// it reports the work for the next one. It is false once the log has failed.
+func (l *Log) NeedsSync() bool {
+	a := l.active()
+	return l.failed == nil && (l.durable < a.end || len(l.pending) > 0 || l.dirDirty || a.logDirty)
 }
 
 // Run syncs the job's files, then the directory when needed. It may be called from any
