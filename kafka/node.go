@@ -221,27 +221,34 @@ func (n *Node) Ready() Ready {
 }
 
 // startSyncs hands out a sync job for every dirty partition whose group-commit window has
-// closed.
+// closed and that has no job outstanding.
 func (n *Node) startSyncs() {
 	kept := n.dirty[:0]
 	for _, p := range n.dirty {
-		if !p.syncDue(n.nowMs, n.cfg.GroupCommitWindowMs, n.cfg.GroupCommitMaxBytes) {
-			kept = append(kept, p)
-			continue
-		}
-		job := p.log.PrepareSync()
-		if job == nil {
-			// A job is outstanding; SyncDone re-dirties the partition if needed.
-			kept = append(kept, p)
+		if p.syncing != nil || !p.syncDue(n.nowMs, n.cfg.GroupCommitWindowMs, n.cfg.GroupCommitMaxBytes) {
+			kept = append(kept, p) // SyncDone or a later Ready looks again
 			continue
 		}
 		p.dirty = false
+		job := p.log.PrepareSync()
+		if job == nil {
+			continue // nothing to sync after all (or the log failed)
+		}
 		p.syncing = job
 		p.unsyncedBytes = 0
 		n.syncs = append(n.syncs, SyncTask{Job: job, p: p})
 	}
 	clear(n.dirty[len(kept):])
 	n.dirty = kept
+}
+
+// maybeDirty queues p for a sync job when its log has work for one: appends, a rolled
+// segment to seal, directory entries created or removed.
+func (n *Node) maybeDirty(p *partition) {
+	if !p.dirty && !p.deleted && p.log.NeedsSync() {
+		p.dirty = true
+		n.dirty = append(n.dirty, p)
+	}
 }
 
 // deadline is the earliest time the node needs a Tick.
@@ -284,10 +291,7 @@ func (n *Node) SyncDone(t SyncTask, err error) {
 		n.groupsFailed(p)
 		return
 	}
-	if p.log.DurableOffset() < p.log.EndOffset() && !p.dirty {
-		p.dirty = true
-		n.dirty = append(n.dirty, p)
-	}
+	n.maybeDirty(p)
 	p.releaseWaiters(n)
 	n.groupsDurable(p)
 	n.wakeParked(p)
@@ -311,7 +315,9 @@ func (n *Node) enforceRetention() {
 			}
 			if err := p.log.EnforceRetention(n.nowMs); err != nil {
 				p.fail(err)
+				continue
 			}
+			n.maybeDirty(p)
 		}
 	}
 }

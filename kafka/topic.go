@@ -230,6 +230,7 @@ func (n *Node) addPartitions(t *topic, count int32) error {
 		}
 		t.partitions = append(t.partitions, p)
 		n.nparts++
+		n.maybeDirty(p) // recovery may leave work for a sync job (sealing, directory entries)
 	}
 	return nil
 }
