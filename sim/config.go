@@ -13,6 +13,9 @@ const (
 	maxFaults     = 10000          // faults in one schedule
 	maxEvents     = 200_000_000    // events in one run: beyond it the run fails as runaway
 	maxViolations = 50             // violations kept per run (all are counted)
+	// maxEventsPerS bounds the events of a run per simulated second: beyond it something
+	// spins (a timer re-armed at once, a loop of retries).
+	maxEventsPerS = 100_000
 	maxClients    = 64
 )
 

@@ -166,6 +166,9 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	s.loop()
+	if perS := s.nevent * 1_000_000 / max(s.now, 1); perS > maxEventsPerS {
+		s.violate("runaway", -1, "%d events per simulated second (bound %d): something spins", perS, maxEventsPerS)
+	}
 	s.check()
 	s.res.TraceHash = s.tr.sum()
 	s.res.TraceLines = s.tr.lines

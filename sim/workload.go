@@ -151,43 +151,63 @@ func (a *admin) lost(c *call) {
 	}
 }
 
-// idemProducer is an idempotent producer with one batch in flight: InitProducerId, then
-// each batch carries the producer id, epoch and per-partition sequence; a batch whose
-// outcome is unknown is resent as is (same bytes, same sequence) until it is answered or
-// its delivery timeout passes. Then it is abandoned, and the producer takes a new id, as
-// a real producer bumps its epoch.
+// idemProducer is an idempotent producer, as KIP-98 clients are: InitProducerId, then
+// every batch carries the producer id, epoch and per-partition sequence, with up to
+// maxInflight batches in flight on one connection. A batch whose outcome is unknown is
+// resent as is (same bytes, same sequence), in sequence order per partition, until it is
+// answered or its delivery timeout passes. Then every pending batch is abandoned and the
+// producer takes a new producer id, as a real producer bumps its epoch.
 type idemProducer struct {
-	s       *Sim
-	cc      *clientConn
-	rng     *rand.Rand
-	version int16
+	s           *Sim
+	cc          *clientConn
+	rng         *rand.Rand
+	version     int16
+	maxInflight int
 
-	pid     int64
-	epoch   int16
-	nextSeq []int32 // per partition
-	wseq    uint32  // writes so far: the value's write number
+	pid         int64
+	epoch       int16
+	initPending bool
+	nextSeq     []int32 // per partition: the sequence of the next new batch
+	wseq        uint32  // writes so far: the value's write number
+	nextNewUs   int64
 
-	op          *writeOp // the write in progress, or nil
-	batch       []byte
-	idem        idemFields
-	attempts    int
-	refusedOnly bool // every attempt so far was refused before append
-	inflight    bool
+	// pending are the batches not yet answered, in creation order (so in sequence order
+	// within a partition).
+	pending []*idemBatch
 
 	stopped, finished bool
 	healAcks          int
 }
 
+// idemBatch is one batch of an idempotent producer, from creation to its answer.
+type idemBatch struct {
+	op          *writeOp
+	seq         int32
+	batch       []byte
+	attempts    int
+	refusedOnly bool  // every attempt so far was refused before append
+	inflight    bool  // sent on the current connection, not answered
+	readyUs     int64 // not resent before
+}
+
 func (p *idemProducer) init() {
 	p.rng = p.s.clientRand(p.cc)
 	p.version = int16(between(p.rng, 3, 11))
+	p.maxInflight = 1 + p.rng.IntN(5)
 }
 
-func (p *idemProducer) start() { p.cc.wakeIn(between(p.rng, 0, 5000)) }
+func (p *idemProducer) start() {
+	p.nextNewUs = p.s.now + between(p.rng, 0, 5000)
+	p.cc.wakeIn(p.nextNewUs - p.s.now)
+}
 
 func (p *idemProducer) stop() { p.stopped = true }
 
-func (p *idemProducer) finish() { p.finished = true }
+// finish gives up every pending batch: the connections are about to close.
+func (p *idemProducer) finish() {
+	p.finished = true
+	p.abandon(false)
+}
 
 func (p *idemProducer) checkProgress() {
 	if p.healAcks == 0 {
@@ -195,24 +215,89 @@ func (p *idemProducer) checkProgress() {
 	}
 }
 
+func (p *idemProducer) inflight() int {
+	n := 0
+	for _, b := range p.pending {
+		if b.inflight {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *idemProducer) wake() {
-	if p.inflight || p.finished {
+	if p.finished {
 		return
 	}
-	if p.op == nil {
-		if p.stopped {
-			return
-		}
-		if p.pid < 0 {
+	if p.pid < 0 {
+		if !p.initPending {
 			req := kmsg.NewPtrInitProducerIDRequest()
 			req.Version = int16(between(p.rng, 0, 5))
 			req.TransactionTimeoutMillis = 60000
-			p.inflight = true
+			p.initPending = true
 			p.cc.send(req, -1)
-			return
 		}
-		p.newWrite()
+		return
 	}
+	// Resend what is due, never overtaking an earlier batch of the same partition.
+	inflight := p.inflight()
+	var blocked uint64 // partitions with an earlier batch not sent yet
+	for _, b := range p.pending {
+		bit := uint64(1) << uint(b.op.part)
+		switch {
+		case b.inflight:
+		case blocked&bit != 0 || b.readyUs > p.s.now || inflight >= p.maxInflight:
+			blocked |= bit
+		default:
+			p.send(b)
+			inflight++
+		}
+	}
+	// New batches, up to maxInflight pending in all: so a resent batch is never more than
+	// MaxCachedBatches behind, and the broker still recognizes it.
+	for !p.stopped && inflight < p.maxInflight && len(p.pending) < p.maxInflight && p.nextNewUs <= p.s.now {
+		b := p.newBatch()
+		p.nextNewUs = p.s.now + between(p.rng, 0, p.s.cfg.Workload.MaxThinkMs*1000)
+		if blocked&(uint64(1)<<uint(b.op.part)) != 0 {
+			continue // waits behind an earlier batch of its partition
+		}
+		p.send(b)
+		inflight++
+	}
+	p.arm()
+}
+
+// arm sets the timer for the next resend or new batch.
+func (p *idemProducer) arm() {
+	// A batch due now but not sent waits for an answer, which wakes the producer.
+	next := int64(-1)
+	for _, b := range p.pending {
+		if !b.inflight && b.readyUs > p.s.now && (next < 0 || b.readyUs < next) {
+			next = b.readyUs
+		}
+	}
+	if !p.stopped && len(p.pending) < p.maxInflight && (next < 0 || p.nextNewUs < next) {
+		next = p.nextNewUs
+	}
+	if next >= 0 {
+		p.cc.wakeIn(max(next-p.s.now, 1))
+	}
+}
+
+func (p *idemProducer) newBatch() *idemBatch {
+	part := int32(p.rng.IntN(p.s.cfg.Workload.Partitions))
+	n := 1 + p.rng.IntN(p.s.cfg.Workload.MaxRecordsPerBatch)
+	base := writeBase(p.cc.idx, p.wseq, 0)
+	p.wseq++
+	b := &idemBatch{seq: p.nextSeq[part], refusedOnly: true}
+	p.nextSeq[part] += int32(n)
+	b.batch = buildBatch(base, n, epochUs/1000+p.s.now/1000, idemFields{pid: p.pid, epoch: p.epoch, seq: b.seq})
+	b.op = p.s.beginWrite(p.cc.idx, part, base, n, true)
+	p.pending = append(p.pending, b)
+	return b
+}
+
+func (p *idemProducer) send(b *idemBatch) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = p.version
 	req.Acks = -1
@@ -220,30 +305,39 @@ func (p *idemProducer) wake() {
 	t := kmsg.NewProduceRequestTopic()
 	t.Topic = topicName
 	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Partition = p.op.part
-	pp.Records = p.batch // encoded into the frame at send: the broker's rewrite never reaches it
+	pp.Partition = b.op.part
+	pp.Records = b.batch // encoded into the frame at send: the broker's rewrite never reaches it
 	t.Partitions = append(t.Partitions, pp)
 	req.Topics = append(req.Topics, t)
-	p.attempts++
-	p.inflight = true
-	p.cc.send(req, int64(p.op.id))
+	b.attempts++
+	b.inflight = true
+	p.cc.send(req, int64(b.op.id))
 }
 
-func (p *idemProducer) newWrite() {
-	part := int32(p.rng.IntN(p.s.cfg.Workload.Partitions))
-	n := 1 + p.rng.IntN(p.s.cfg.Workload.MaxRecordsPerBatch)
-	base := writeBase(p.cc.idx, p.wseq, 0)
-	p.wseq++
-	p.idem = idemFields{pid: p.pid, epoch: p.epoch, seq: p.nextSeq[part]}
-	p.batch = buildBatch(base, n, epochUs/1000+p.s.now/1000, p.idem)
-	p.op = p.s.beginWrite(p.cc.idx, part, base, n, true)
-	p.attempts, p.refusedOnly = 0, true
+// find returns the pending batch of op id, or -1 (an answer to an abandoned batch).
+func (p *idemProducer) find(id int64) int {
+	for i, b := range p.pending {
+		if int64(b.op.id) == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// earlierPending reports whether a batch before pending[i] goes to the same partition.
+func (p *idemProducer) earlierPending(i int) bool {
+	for _, b := range p.pending[:i] {
+		if b.op.part == p.pending[i].op.part {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *idemProducer) reply(c *call, resp kmsg.Response) {
-	p.inflight = false
 	switch r := resp.(type) {
 	case *kmsg.InitProducerIDResponse:
+		p.initPending = false
 		if r.ErrorCode != 0 {
 			p.cc.wakeIn(backoff(p.rng))
 			return
@@ -252,65 +346,92 @@ func (p *idemProducer) reply(c *call, resp kmsg.Response) {
 		clear(p.nextSeq)
 		p.cc.wakeIn(0)
 	case *kmsg.ProduceResponse:
-		code, offset, ok := produceResult(r, p.op.part)
-		if !ok {
-			p.s.violate("protocol", p.op.part, "%s: produce response without the partition", p.cc.who)
-			p.retryOrGiveUp()
+		i := p.find(c.tag)
+		if i < 0 {
 			return
 		}
-		p.s.checkCode(p.cc, "produce", p.op.part, code)
+		b := p.pending[i]
+		b.inflight = false
+		code, offset, ok := produceResult(r, b.op.part)
+		if !ok {
+			p.s.violate("protocol", b.op.part, "%s: produce response without the partition", p.cc.who)
+			code = kerr.UnknownServerError.Code
+		}
+		p.s.checkCode(p.cc, "produce", b.op.part, code)
 		switch {
 		case code == 0:
-			p.nextSeq[p.op.part] += int32(p.op.n)
-			p.s.endWrite(p.op, outAcked, offset)
-			p.op = nil
+			p.s.endWrite(b.op, outAcked, offset)
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
 			if p.s.healed {
 				p.healAcks++
 			}
-			p.cc.wakeIn(between(p.rng, 0, p.s.cfg.Workload.MaxThinkMs*1000))
+		case (code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code) && p.earlierPending(i):
+			// An earlier batch of this partition is not written yet: resend after it.
+			b.readyUs = p.s.now
 		case code == kerr.OutOfOrderSequenceNumber.Code || code == kerr.InvalidProducerEpoch.Code:
-			// With one batch in flight, every earlier batch of this producer id was
+			// Every earlier batch of this producer id to this partition was
 			// acknowledged: the broker lost their state.
-			p.s.violate("idempotence", p.op.part, "%s: %s for pid %d sequence %d after every earlier batch was acknowledged",
-				p.cc.who, kerr.ErrorForCode(code), p.idem.pid, p.idem.seq)
-			p.giveUp()
+			p.s.violate("idempotence", b.op.part, "%s: %s for pid %d sequence %d after every earlier batch was acknowledged",
+				p.cc.who, kerr.ErrorForCode(code), p.pid, b.seq)
+			p.abandon(true)
 		case refusedBeforeAppend(code):
-			p.giveUp()
+			p.abandon(true)
 		default:
-			p.refusedOnly = false
-			p.retryOrGiveUp()
+			b.refusedOnly = false
+			p.retry(b)
 		}
+		p.wake()
 	}
 }
 
 func (p *idemProducer) lost(c *call) {
-	p.inflight = false
 	if c.tag < 0 {
+		p.initPending = false
 		if !p.finished {
 			p.cc.wakeIn(backoff(p.rng))
 		}
 		return
 	}
-	p.refusedOnly = false
-	p.retryOrGiveUp()
-}
-
-func (p *idemProducer) retryOrGiveUp() {
-	if p.finished || p.s.now-p.op.callUs > deliveryTimeoutUs || p.attempts >= maxAttempts {
-		p.giveUp()
+	i := p.find(c.tag)
+	if i < 0 {
 		return
 	}
-	p.cc.wakeIn(backoff(p.rng))
+	b := p.pending[i]
+	b.inflight = false
+	b.refusedOnly = false
+	if p.finished {
+		return
+	}
+	p.retry(b)
+	p.wake()
 }
 
-func (p *idemProducer) giveUp() {
-	out := outUnknown
-	if p.refusedOnly {
-		out = outFailed
+// retry schedules a resend of b, or abandons every pending batch once b is out of time.
+func (p *idemProducer) retry(b *idemBatch) {
+	if p.s.now-b.op.callUs > deliveryTimeoutUs || b.attempts >= maxAttempts {
+		p.abandon(true)
+		return
 	}
-	p.s.endWrite(p.op, out, -1)
-	p.op = nil
+	b.readyUs = p.s.now + backoff(p.rng)
+}
+
+// abandon gives up every pending batch (unknown, or failed when every attempt was refused
+// before append) and the producer id; with reset, the connection too, so that nothing of
+// the old id is still in flight when the new one starts.
+func (p *idemProducer) abandon(reset bool) {
+	pending := p.pending
+	p.pending = nil
+	for _, b := range pending {
+		out := outUnknown
+		if b.refusedOnly && !b.inflight {
+			out = outFailed
+		}
+		p.s.endWrite(b.op, out, -1)
+	}
 	p.pid = -1
+	if reset && len(pending) > 0 {
+		p.cc.drop(true)
+	}
 	if !p.finished {
 		p.cc.wakeIn(backoff(p.rng))
 	}
