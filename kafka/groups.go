@@ -78,23 +78,13 @@ func (n *Node) groupConfig() group.Config {
 	}
 }
 
-// loadGroups replays the internal topic's partitions, when the topic exists. A partition
-// that cannot be read is marked failed and its groups are not served.
+// loadGroups replays the internal topic's partitions, when the topic exists.
 func (n *Node) loadGroups() error {
 	t := n.topics[offsetsTopic]
 	if t == nil {
 		return nil
 	}
 	n.attachOffsetsTopic(t)
-	for i, p := range t.partitions {
-		shard := group.New(n.groupConfig())
-		if err := replayPartition(p, shard); err != nil {
-			p.failed = fmt.Errorf("kafka: replay %s: %w", p.dir, err)
-			continue
-		}
-		shard.LoadDone(n.nowMs)
-		n.groups.shards[i] = shard
-	}
 	return nil
 }
 
@@ -132,7 +122,9 @@ func replayPartition(p *partition, shard *group.Coordinator) error {
 	return nil
 }
 
-// attachOffsetsTopic makes t the internal topic, with a fresh shard per partition.
+// attachOffsetsTopic makes t the internal topic, with a shard per partition built by
+// replaying it. A partition that cannot be replayed is marked failed: its groups get
+// NOT_COORDINATOR.
 func (n *Node) attachOffsetsTopic(t *topic) {
 	gc := &n.groups
 	gc.topic = t
@@ -140,6 +132,15 @@ func (n *Node) attachOffsetsTopic(t *topic) {
 	gc.writes = make([][]groupWrite, len(t.partitions))
 	if gc.parked == nil {
 		gc.parked = map[group.Token]*Request{}
+	}
+	for i, p := range t.partitions {
+		shard := group.New(n.groupConfig())
+		if err := replayPartition(p, shard); err != nil {
+			p.failed = fmt.Errorf("kafka: replay %s: %w", p.dir, err)
+			continue
+		}
+		shard.LoadDone(n.nowMs)
+		gc.shards[i] = shard
 	}
 }
 
@@ -171,15 +172,6 @@ func (n *Node) offsetsTopicNow(create bool) (*topic, error) {
 	}
 	if gc.topic == nil {
 		n.attachOffsetsTopic(t)
-		for i := range t.partitions {
-			shard := group.New(n.groupConfig())
-			if err := replayPartition(t.partitions[i], shard); err != nil {
-				t.partitions[i].failed = err
-				continue
-			}
-			shard.LoadDone(n.nowMs)
-			gc.shards[i] = shard
-		}
 	}
 	return t, nil
 }

@@ -217,7 +217,7 @@ func (c *Coordinator) DeleteOffsets(group string, tps []TopicPartition) (recs []
 		topics, known := g.subscribedTopics()
 		subscribed = topics
 		if !known {
-			subscribed = nil
+			// Unknown subscriptions: every topic counts as subscribed, as in Kafka.
 			errs = make([]error, len(tps))
 			for i := range errs {
 				errs[i] = ErrGroupSubscribedToTopic
