@@ -12,10 +12,13 @@ package kafka
 // acks=1 and acks=all are answered once the batch is fsynced (group commit: every append
 // that arrives while a sync runs shares the next one); acks=0 is not answered, and a
 // failed acks=0 request closes the connection so the client notices, as Kafka does.
+// Clients cannot append to the internal topic __consumer_offsets (INVALID_TOPIC_EXCEPTION).
 // Batches are stored as sent, codec included; only baseOffset and partitionLeaderEpoch
 // are rewritten (neither is covered by the CRC).
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"chronik/core/record"
@@ -102,6 +105,9 @@ func (n *Node) produceOne(req *Request, m *kmsg.ProduceRequest, ti, pi int) (wri
 	}
 	if p.failed != nil {
 		return written{}, p.failed
+	}
+	if p.topic.internal() {
+		return written{}, fmt.Errorf("%w %s: clients cannot append to it", errInternalTopic, p.topic.name)
 	}
 	if len(rp.Records) > int(p.topic.config.MaxMessageBytes) {
 		return written{}, errMessageTooLarge

@@ -81,6 +81,7 @@ func (n *Node) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.name
 	mt.Topic, mt.TopicID = &name, t.id
+	mt.IsInternal = t.internal()
 	mt.AuthorizedOperations = -2147483648
 	for _, p := range t.partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()

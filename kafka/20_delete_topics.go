@@ -43,6 +43,9 @@ func (n *Node) handleDeleteTopics(req *Request, m *kmsg.DeleteTopicsRequest) {
 			ot.ErrorCode = kerr.UnknownTopicID.Code
 		case t == nil:
 			ot.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case t.internal():
+			err := fmt.Errorf("%w %s: it cannot be deleted", errInternalTopic, t.name)
+			ot.ErrorCode, ot.ErrorMessage = errCodeOf(err), errMessage(err)
 		default:
 			name := t.name
 			ot.Topic, ot.TopicID = &name, t.id

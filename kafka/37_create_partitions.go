@@ -30,6 +30,9 @@ func (n *Node) growTopic(rt *kmsg.CreatePartitionsRequestTopic, validateOnly boo
 	if t == nil {
 		return fmt.Errorf("%w: %q", errUnknownTopic, rt.Topic)
 	}
+	if t.internal() {
+		return fmt.Errorf("%w %s: growing it would move groups to other partitions", errInternalTopic, t.name)
+	}
 	have := int32(len(t.partitions))
 	if rt.Count <= have {
 		return fmt.Errorf("%w: topic has %d partitions, asked for %d", errInvalidPartition, have, rt.Count)

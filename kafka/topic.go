@@ -306,3 +306,10 @@ func (p *partition) fail(err error) {
 	}
 	p.failed = err
 }
+
+// internal reports whether t is a broker-owned topic that clients may read but not write,
+// delete or grow (Kafka's Topic.isInternal).
+func (t *topic) internal() bool { return t.name == offsetsTopic }
+
+// errInternalTopic is INVALID_TOPIC_EXCEPTION, as Kafka answers writes to its internal topics.
+var errInternalTopic = fmt.Errorf("%w: internal topic", errInvalidTopic)

@@ -1,9 +1,16 @@
 #!/bin/sh
-# install-test-deps.sh installs the external tools the e2e tests drive: kcat (the
-# librdkafka command-line client) for e2e/kcat_test.go. It does nothing when they are
-# already on PATH. Debian/Ubuntu only (apt-get); it must run as root. apt's output is
-# shown only when a step fails.
+# install-test-deps.sh installs the external tools the e2e tests drive: kafkajs (npm, from
+# e2e/kafkajs/package-lock.json) and kcat (the librdkafka command-line client, a Debian
+# package). It does nothing for what is already there. kcat needs apt-get and root. apt's
+# output is shown only when a step fails.
 set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# kafkajs for e2e/groups_clients_test.go.
+if command -v npm >/dev/null 2>&1 && [ ! -f "$root/e2e/kafkajs/node_modules/kafkajs/package.json" ]; then
+	(cd "$root/e2e/kafkajs" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 if command -v kcat >/dev/null 2>&1; then
 	exit 0

@@ -43,6 +43,8 @@ type options struct {
 	retentionMs, segmentMs       int64
 	maxMessageBytes              int
 	idleTimeout                  time.Duration
+	offsetsPartitions            int
+	initialRebalanceDelay        time.Duration
 	quiet                        bool
 }
 
@@ -65,6 +67,8 @@ func parse(args []string) (*options, error) {
 	fs.Int64Var(&o.retentionBytes, "retention-bytes", -1, "delete oldest segments past this size per partition; -1 unlimited (log.retention.bytes)")
 	fs.IntVar(&o.maxMessageBytes, "max-message-bytes", 1048588, "largest record batch accepted (message.max.bytes)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms)")
+	fs.IntVar(&o.offsetsPartitions, "offsets-topic-partitions", 8, "partitions of __consumer_offsets, fixed when it is first created (offsets.topic.num.partitions)")
+	fs.DurationVar(&o.initialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long a new group waits for more members before its first rebalance; 0 for none (group.initial.rebalance.delay.ms)")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -124,7 +128,19 @@ func (o *options) nodeConfig() (kafka.Config, error) {
 		RetentionMs:         o.retentionMs,
 		RetentionBytes:      o.retentionBytes,
 		MaxMessageBytes:     int32(o.maxMessageBytes),
+
+		OffsetsTopicPartitions:       int32(o.offsetsPartitions),
+		GroupInitialRebalanceDelayMs: rebalanceDelayMs(o.initialRebalanceDelay),
 	}, nil
+}
+
+// rebalanceDelayMs maps a flag duration to the config, where 0 means the default and a
+// negative value means none.
+func rebalanceDelayMs(d time.Duration) int64 {
+	if d <= 0 {
+		return -1
+	}
+	return d.Milliseconds()
 }
 
 func run(args []string) error {
