@@ -57,10 +57,7 @@ type Note struct {
 // and not yet fixed, by check name with the cause. A run counts them in Result.Notes
 // instead of failing, so that the sweep of make test stays green while they wait. Delete
 // an entry once its bug is fixed.
-var KnownIssues = map[string]string{
-	"error-code": "kafka/node.go SyncDone stores the disk error as the partition's failure without log.ErrFailed, " +
-		"so errCodeOf maps it to UNKNOWN_SERVER_ERROR (which clients do not retry) instead of KAFKA_STORAGE_ERROR",
-}
+var KnownIssues = map[string]string{}
 
 // Failed reports whether any check failed.
 func (r *Result) Failed() bool { return r.ViolationCount > 0 }
