@@ -17,10 +17,6 @@ const (
 	evSpin                   // planted bug spin-on-close: a dead handler reads again
 )
 
-var evNames = [...]string{"deliver", "wake", "timeout", "tick", "sync", "fault", "faultend", "phase", "spin"}
-
-func (k evKind) String() string { return evNames[k] }
-
 // event is one scheduled event; the fields a kind does not use are zero.
 type event struct {
 	at    int64 // simulated µs

@@ -163,8 +163,6 @@ func (l *link) closeFrom(byClient bool) {
 	l.send(theirs, chFin, nil)
 }
 
-// gone reports whether neither end is left to receive anything.
-func (l *link) gone() bool { return l.dead[toServer] && l.dead[toClient] }
 
 func connID(l *link) kafka.ConnID { return kafka.ConnID(l.id) }
 

@@ -45,7 +45,6 @@ type simNode struct {
 	tickAt int64
 	// deferred are sync completions that arrived while paused.
 	deferred []kafka.SyncTask
-	syncs    int // sync jobs outstanding
 
 	// The clock: nodeUs(t) = clockBase + (t-clockFrom)*(1e6+driftPPM)/1e6.
 	clockBase, clockFrom, driftPPM int64
@@ -188,7 +187,6 @@ func (n *simNode) startSync(t kafka.SyncTask) {
 	if n.diskRng.IntN(20) == 0 {
 		d = between(n.diskRng, 5000, 60000) // a slow fsync
 	}
-	n.syncs++
 	n.s.tr.line(n.s.now, n.who, "fsync-start").i("end", t.Job.End).i("us", d).end()
 	n.s.after(d, event{kind: evSyncDone, node: int32(n.idx), gen: n.gen, task: t})
 }
@@ -208,7 +206,6 @@ func (n *simNode) onSyncDone(ev event) {
 
 // completeSync runs the job now, at its simulated completion time, and reports it.
 func (n *simNode) completeSync(t kafka.SyncTask) {
-	n.syncs--
 	err := t.Job.Run()
 	l := n.s.tr.line(n.s.now, n.who, "fsync-done").i("end", t.Job.End)
 	if err != nil {
@@ -321,7 +318,6 @@ func (n *simNode) crash(opts disk.CrashOptions, seed uint64) {
 	n.paused = false
 	n.deferred = nil
 	n.tickAt = 0
-	n.syncs = 0
 	n.failSync, n.failWrite = false, false
 	n.mem = n.mem.CrashClone(newRand(n.s.cfg.Seed, streamFault, seed), opts)
 	n.fs = disk.NewErrorFS(n.mem, disk.InjectorFunc(n.inject))
