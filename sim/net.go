@@ -163,7 +163,6 @@ func (l *link) closeFrom(byClient bool) {
 	l.send(theirs, chFin, nil)
 }
 
-
 func connID(l *link) kafka.ConnID { return kafka.ConnID(l.id) }
 
 // chunkQueue is a FIFO of chunks that reuses its array once drained.
