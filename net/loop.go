@@ -62,6 +62,8 @@ type Loop struct {
 	syncs  chan struct{}          // semaphore of MaxConcurrentSyncs
 	nowMs  func() int64
 	wg     sync.WaitGroup // sync goroutines
+	// metrics times sync jobs; nil measures nothing. Set before Run.
+	metrics *Metrics
 	// stopped is closed when Run returns; posts to a stopped loop are dropped.
 	stopped chan struct{}
 }
@@ -79,8 +81,15 @@ func NewLoop(node *kafka.Node, nowMs func() int64) *Loop {
 	}
 }
 
-// WallClockMs is the production clock.
-func WallClockMs() int64 { return time.Now().UnixMilli() }
+// clockStart anchors WallClockMs: the wall time at start plus monotonic time since.
+var clockStart = time.Now()
+
+// WallClockMs is the production clock in milliseconds since the epoch. It reads the
+// monotonic clock, so it never steps backwards when the system clock is set back (a node
+// whose time stood still would hold its group-commit windows and long polls until the
+// wall clock caught up, as the simulator's skewback fault showed); it does not follow
+// steps of the system clock while the process runs.
+func WallClockMs() int64 { return clockStart.UnixMilli() + time.Since(clockStart).Milliseconds() }
 
 // Run drives the node until ctx ends. It waits for running sync jobs before returning.
 func (l *Loop) Run(ctx context.Context) error {
@@ -171,11 +180,14 @@ func (l *Loop) flush(timer *time.Timer) {
 }
 
 func (l *Loop) startSync(t kafka.SyncTask) {
+	l.metrics.syncStarted(t)
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		l.syncs <- struct{}{}
+		start := l.metrics.now()
 		err := t.Job.Run()
+		l.metrics.synced(start, err)
 		<-l.syncs
 		l.post(event{kind: evSyncDone, task: t, err: err})
 	}()
