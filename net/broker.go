@@ -47,6 +47,8 @@ func StartBroker(ctx context.Context, ln gonet.Listener, cfg kafka.Config, fsys 
 	}
 	ctx, stop := context.WithCancel(ctx)
 	b := &Broker{Node: node, Loop: NewLoop(node, WallClockMs), addr: ln.Addr(), stop: stop, done: make(chan struct{}), close: node.Close}
+	b.Loop.metrics = scfg.Metrics
+	scfg.Metrics.watch(b.Loop)
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- b.Loop.Run(ctx) }()
 	go func() {

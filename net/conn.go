@@ -27,6 +27,7 @@ type conn struct {
 	// inflight is a semaphore the reader takes per request and the writer gives back.
 	inflight chan struct{}
 	done     chan struct{} // closed when the reader exits
+	timer    *reqTimer     // request metrics; nil measures nothing
 }
 
 func (c *conn) deliver(r kafka.Response) { c.out <- r }
@@ -74,8 +75,10 @@ func (c *conn) read() {
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return
 		}
+		start := c.timer.now()
 		req, err := kafka.DecodeWith(frame, &validator)
 		if err != nil && !(errors.Is(err, kafka.ErrUnsupportedVersion) && req != nil) {
+			c.cfg.Metrics.decodeFailed()
 			c.cfg.logf("conn %s: %v", c.nc.RemoteAddr(), err)
 			return
 		}
@@ -86,6 +89,7 @@ func (c *conn) read() {
 		case <-c.done:
 			return
 		}
+		c.timer.begin(req.Seq, req.Key, start, 4+size)
 		if !c.loop.post(event{kind: evRequest, req: req}) {
 			return
 		}
@@ -113,6 +117,7 @@ func (c *conn) write() {
 			}
 			delete(pending, next)
 			next++
+			c.timer.answered(r.Seq) // before the token goes back: see reqTimer
 			<-c.inflight
 			if r.Close {
 				bw.Flush()
@@ -130,6 +135,7 @@ func (c *conn) write() {
 				c.nc.Close()
 				return
 			}
+			c.timer.sent(r.Msg.Key(), len(buf))
 			if cap(buf) > 1<<20 {
 				buf = nil // do not pin a large fetch's buffer
 			}
@@ -139,6 +145,7 @@ func (c *conn) write() {
 				c.nc.Close()
 				return
 			}
+			c.timer.flushed()
 		}
 	}
 }

@@ -22,6 +22,9 @@ type ServerConfig struct {
 	TLS *tls.Config
 	// Logf logs connection-level problems; nil discards them.
 	Logf func(format string, args ...any)
+	// Metrics, when set, measures requests, bytes, connections and sync jobs, and reads
+	// the node's stats when scraped (metrics.go).
+	Metrics *Metrics
 }
 
 func (c *ServerConfig) logf(format string, args ...any) {
@@ -85,6 +88,7 @@ func Serve(ctx context.Context, ln gonet.Listener, loop *Loop, cfg ServerConfig)
 			out:      make(chan kafka.Response, MaxInflightPerConn+1),
 			inflight: make(chan struct{}, MaxInflightPerConn),
 			done:     make(chan struct{}),
+			timer:    cfg.Metrics.newReqTimer(),
 		}
 		mu.Lock()
 		live[c] = struct{}{}
@@ -92,6 +96,8 @@ func Serve(ctx context.Context, ln gonet.Listener, loop *Loop, cfg ServerConfig)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cfg.Metrics.connOpened()
+			defer cfg.Metrics.connClosed()
 			c.serve()
 			mu.Lock()
 			delete(live, c)
