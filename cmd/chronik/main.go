@@ -45,6 +45,7 @@ type options struct {
 	idleTimeout                  time.Duration
 	offsetsPartitions            int
 	initialRebalanceDelay        time.Duration
+	metricsListen                string
 	quiet                        bool
 }
 
@@ -69,6 +70,7 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 10*time.Minute, "close connections idle this long (connections.max.idle.ms)")
 	fs.IntVar(&o.offsetsPartitions, "offsets-topic-partitions", 8, "partitions of __consumer_offsets, fixed when it is first created (offsets.topic.num.partitions)")
 	fs.DurationVar(&o.initialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long a new group waits for more members before its first rebalance; 0 for none (group.initial.rebalance.delay.ms)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over HTTP on this address, e.g. 127.0.0.1:9644 (default: off)")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -171,10 +173,33 @@ func run(args []string) error {
 	if !o.quiet {
 		scfg.Logf = logger.Printf
 	}
+	var metricsLn gonet.Listener
+	if o.metricsListen != "" {
+		if metricsLn, err = gonet.Listen("tcp", o.metricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		scfg.Metrics = cnet.NewMetrics()
+	}
 	b, err := cnet.StartBroker(ctx, ln, cfg, disk.OS(), uint64(time.Now().UnixNano()), scfg)
 	if err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return err
+	}
+	if metricsLn != nil {
+		metricsDone := make(chan struct{})
+		defer func() { <-metricsDone }()
+		go func() { // ends with ctx: when the broker stops or run returns
+			defer close(metricsDone)
+			if err := cnet.ServeMetrics(ctx, metricsLn, scfg.Metrics.Handler()); err != nil {
+				logger.Printf("metrics: %v", err)
+			}
+		}()
+		defer stop()
+		logger.Printf("metrics on http://%s/metrics", metricsLn.Addr())
 	}
 	proto := "kafka"
 	if tlsCfg != nil {
