@@ -13,6 +13,8 @@ package kafka
 // CurrentLeaderEpoch (KIP-320) is checked against the partition's leader epoch.
 
 import (
+	"errors"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -85,6 +87,9 @@ func (n *Node) checkReadable(p *partition, currentLeaderEpoch int32) error {
 		return errUnknownTopic
 	case p.failed != nil:
 		return p.failed
+	case p.log.Err() != nil:
+		p.fail(p.log.Err())
+		return p.failed
 	case currentLeaderEpoch >= 0 && currentLeaderEpoch < leaderEpoch:
 		return errFencedEpoch
 	case currentLeaderEpoch > leaderEpoch:
@@ -112,8 +117,14 @@ func (n *Node) readPartition(p *partition, rq *kmsg.FetchRequestTopicPartition, 
 		return 0, nil
 	}
 	data, err := p.log.Read(rq.FetchOffset, max(limit, 1), hw)
-	if err != nil {
+	if errors.Is(err, errOffsetOutOfRange) {
 		return 0, err
+	}
+	if err != nil {
+		// A read that fails below the high watermark is a storage fault: the partition
+		// stops serving (KAFKA_STORAGE_ERROR) rather than answer from a damaged log.
+		p.fail(err)
+		return 0, p.failed
 	}
 	if len(data) > 0 {
 		rp.RecordBatches = data
