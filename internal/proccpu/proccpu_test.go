@@ -38,19 +38,30 @@ func spin(d time.Duration) {
 }
 
 func TestSourcesSeeThisProcessWork(t *testing.T) {
-	for name, src := range map[string]Source{"proc": Proc(os.Getpid()), "rusage": Rusage()} {
-		before, err := src()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+	proc, self := Proc(os.Getpid()), Rusage()
+	p0, err1 := proc()
+	s0, err2 := self()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	// Spin until getrusage counts 300ms of CPU (wall time depends on the machine's load).
+	var s1 time.Duration
+	for end := time.Now().Add(20 * time.Second); s1-s0 < 300*time.Millisecond; {
+		if time.Now().After(end) {
+			t.Fatal("no 300ms of CPU in 20s of spinning")
 		}
-		spin(300 * time.Millisecond)
-		after, err := src()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		spin(10 * time.Millisecond)
+		if s1, err2 = self(); err2 != nil {
+			t.Fatal(err2)
 		}
-		if d := after - before; d < 200*time.Millisecond {
-			t.Errorf("%s: %v of CPU for 300ms of spinning", name, d)
-		}
+	}
+	p1, err := proc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc counts 10ms ticks; both count every thread of the process.
+	if dp, ds := p1-p0, s1-s0; dp < ds-50*time.Millisecond || dp > ds+100*time.Millisecond {
+		t.Errorf("/proc saw %v of CPU, getrusage %v", dp, ds)
 	}
 }
 
@@ -76,7 +87,7 @@ func TestWaitIdle(t *testing.T) {
 	}
 
 	r, err = WaitIdle(ctx, fake(400*time.Millisecond), cfg)
-	if err != nil || !r.Idle || r.After < 380*time.Millisecond || r.After > 500*time.Millisecond {
+	if err != nil || !r.Idle || r.After < 380*time.Millisecond || r.After > 800*time.Millisecond {
 		t.Errorf("busy 400ms: %v, %v", r, err)
 	}
 
@@ -85,7 +96,7 @@ func TestWaitIdle(t *testing.T) {
 	if err != nil || r.Idle || r.Cores < 0.9 {
 		t.Errorf("always busy: %v, %v", r, err)
 	}
-	if took := time.Since(start); took < cfg.Timeout || took > cfg.Timeout+cfg.Window+200*time.Millisecond {
+	if took := time.Since(start); took < cfg.Timeout || took > cfg.Timeout+cfg.Window+time.Second {
 		t.Errorf("always busy: gave up after %v, want about %v", took, cfg.Timeout+cfg.Window)
 	}
 }
