@@ -37,9 +37,13 @@ type Counts struct {
 	// OutOfOrder: first delivery of its sequence, but after a higher sequence of the same
 	// producer in the same partition.
 	OutOfOrder int64
-	// Lost: sequences below a producer's highest sequence read that were never read intact
-	// (known once Finish has run; before that, Missing).
+	// Lost: sequences below a producer's highest sequence read (or below the count it
+	// sent, when the writer's report is known) that were never read intact, less those
+	// the writer reported failed (known once Finish has run; before that, Missing).
 	Lost int64
+	// NotAcked: missing sequences excused by the writer's report of failed records: the
+	// writer was told they failed, so their absence is no broker fault.
+	NotAcked int64
 	// Missing: sequences currently in open gaps (they may still arrive).
 	Missing int64
 	// GapsAbandoned: gaps given up at MaxGapsPerProducer (their sequences are in Lost).
@@ -91,9 +95,9 @@ func (f Fault) String() string {
 	switch f.Kind {
 	case FaultLost:
 		if f.SeqEnd == f.Seq+1 {
-			return fmt.Sprintf("lost         producer %016x seq %d", f.Producer, f.Seq)
+			return fmt.Sprintf("lost         producer %016x seq %d%s", f.Producer, f.Seq, f.Detail)
 		}
-		return fmt.Sprintf("lost         producer %016x seq %d..%d (%d records)", f.Producer, f.Seq, f.SeqEnd-1, f.SeqEnd-f.Seq)
+		return fmt.Sprintf("lost         producer %016x seq %d..%d (%d records)%s", f.Producer, f.Seq, f.SeqEnd-1, f.SeqEnd-f.Seq, f.Detail)
 	case FaultCorrupt, FaultForeign:
 		return fmt.Sprintf("%-12s %s[%d]@%d: %s", f.Kind, f.Topic, f.Partition, f.Offset, f.Detail)
 	default:
@@ -122,6 +126,12 @@ type producerState struct {
 	// parts is the highest sequence read per partition: usually one (records are keyed by
 	// producer), more when a topic grew and the key moved.
 	parts []partSeq
+	// given counts the sequences of gaps given up at MaxGapsPerProducer.
+	given uint64
+	// expected: the writer's report says it sent sequences [0, sent), of which failed
+	// were answered with an error (Expect).
+	expected     bool
+	sent, failed uint64
 }
 
 type topicPartition struct {
@@ -269,7 +279,9 @@ func (c *Checker) abandon(id uint64, p *producerState) {
 	g := p.gaps[0]
 	p.gaps = append(p.gaps[:0], p.gaps[1:]...)
 	c.counts.GapsAbandoned++
-	c.lose(id, g)
+	p.given += g.hi - g.lo
+	c.counts.Lost += int64(g.hi - g.lo)
+	c.fault(Fault{Kind: FaultLost, Producer: id, Seq: g.lo, SeqEnd: g.hi, Partition: -1, Offset: -1, Detail: " (gap given up at the limit)"})
 	c.counts.Missing -= int64(g.hi - g.lo)
 	if len(p.gaps) > 0 {
 		p.next = p.gaps[0].lo
@@ -310,25 +322,58 @@ func (c *Checker) fill(id uint64, p *producerState, seq uint64) bool {
 	return true
 }
 
-func (c *Checker) lose(id uint64, g seqRange) {
-	c.counts.Lost += int64(g.hi - g.lo)
-	c.fault(Fault{Kind: FaultLost, Producer: id, Seq: g.lo, SeqEnd: g.hi, Partition: -1, Offset: -1})
+// Expect records the writer's report of producer id: it sent sequences [0, sent), and
+// failed of them were answered with an error (they may or may not be in the topic).
+// Finish then counts a missing tail below sent, and excuses up to failed missing
+// sequences. Call it before Finish; false when the producer limit is reached.
+func (c *Checker) Expect(id, sent, failed uint64) bool {
+	p := c.producers[id]
+	if p == nil {
+		if len(c.producers) >= MaxProducers {
+			return false
+		}
+		p = &producerState{}
+		c.producers[id] = p
+	}
+	p.expected, p.sent, p.failed = true, sent, failed
+	return true
 }
 
-// Finish ends the check: every gap still open is lost. Call it once, after the last Check.
+// Finish ends the check: every gap still open, and every sequence a producer's report
+// says was sent but was never read, is lost, except as many as the writer reported
+// failed. Call it once, after the last Check.
 func (c *Checker) Finish() Counts {
 	ids := make([]uint64, 0, len(c.producers))
-	for id, p := range c.producers {
-		if len(p.gaps) > 0 {
-			ids = append(ids, id)
-		}
+	for id := range c.producers {
+		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		p := c.producers[id]
+		var open uint64
 		for _, g := range p.gaps {
-			c.lose(id, g)
-			c.counts.Missing -= int64(g.hi - g.lo)
+			open += g.hi - g.lo
+		}
+		c.counts.Missing -= int64(open)
+		if p.expected && p.sent > p.end {
+			p.gaps = append(p.gaps, seqRange{p.end, p.sent})
+			open += p.sent - p.end
+		}
+		total := open + p.given
+		var excused uint64
+		if p.expected {
+			excused = min(p.failed, total)
+		}
+		c.counts.Lost += int64(total - excused - p.given) // given is counted already
+		c.counts.NotAcked += int64(excused)
+		if total > excused {
+			detail := ""
+			if excused > 0 {
+				detail = fmt.Sprintf(" (writer reported %d failed: %d of the %d missing were acknowledged)", p.failed, total-excused, total)
+			}
+			for _, g := range p.gaps {
+				c.fault(Fault{Kind: FaultLost, Producer: id, Seq: g.lo, SeqEnd: g.hi, Partition: -1, Offset: -1, Detail: detail})
+			}
 		}
 		p.gaps, p.next = nil, p.end
 	}

@@ -172,3 +172,40 @@ func TestCheckerShuffledDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckerExpect: the writer's report reveals a lost tail and a producer never read,
+// and excuses as many missing records as it says failed.
+func TestCheckerExpect(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		reads        []read
+		sent, failed uint64
+		lost, unack  int64
+	}{
+		{"all there", inOrder(1, 0, 1, 2), 3, 0, 0, 0},
+		{"lost tail", inOrder(1, 0, 1, 2), 5, 0, 2, 0},
+		{"failed tail", inOrder(1, 0, 1, 2), 5, 2, 0, 2},
+		{"failed batch in the middle", inOrder(1, 0, 3, 4), 5, 2, 0, 2},
+		{"more missing than failed", inOrder(1, 0, 4), 6, 2, 2, 2},
+		{"failed but written after all (a timeout)", inOrder(1, 0, 1, 2), 3, 1, 0, 0},
+		{"never read", nil, 4, 0, 4, 0},
+		{"never read, all failed", nil, 4, 4, 0, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewChecker(true)
+			for _, r := range tc.reads {
+				c.Check("t", r.part, r.off, value(r))
+			}
+			if !c.Expect(1, tc.sent, tc.failed) {
+				t.Fatal("Expect refused")
+			}
+			got := c.Finish()
+			if got.Lost != tc.lost || got.NotAcked != tc.unack || got.Missing != 0 || got.Producers != 1 {
+				t.Errorf("lost %d not acked %d missing %d producers %d, want %d %d 0 1", got.Lost, got.NotAcked, got.Missing, got.Producers, tc.lost, tc.unack)
+			}
+			if lostFaults := len(c.Faults()) > 0; lostFaults != (tc.lost > 0) {
+				t.Errorf("faults %v with %d lost", c.Faults(), tc.lost)
+			}
+		})
+	}
+}

@@ -3,8 +3,9 @@
 // (internal/loadrec: producer id, sequence, length, CRC-32C), keyed by producer, so each
 // producer's records sit in one partition in sequence order. It reports records
 //
-//   - lost: a producer's sequence missing below its highest sequence read, still missing
-//     at the end;
+//   - lost: a producer's sequence missing below its highest sequence read (or below the
+//     count chronik-load's -load-report says it sent), still missing at the end, less the
+//     records the writer reported failed;
 //   - duplicated: a sequence read a second time, at another offset;
 //   - corrupt: failing the record's length, checksum or syntax;
 //   - out of order: read after a higher sequence of its producer in the same partition;
@@ -64,6 +65,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.fromZero, "from-zero", true, "expect every producer's sequences from 0; false when the group resumes mid-stream")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "print a progress line this often on stderr (0: never)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the summary as JSON to this file")
+	fs.StringVar(&o.loadReport, "load-report", "", "chronik-load's JSON report, read at the end: a producer's missing tail counts as lost, and records it reports failed are excused")
 	fs.Int64Var(&o.minRecords, "min-records", 1, "fail unless at least this many records were read")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

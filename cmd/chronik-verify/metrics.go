@@ -52,6 +52,8 @@ var (
 		"Sequences in open gaps: below a producer's highest sequence read, not read yet. They count as lost if still missing at the end.", nil, nil)
 	descLost = prometheus.NewDesc("chronik_verify_lost_records",
 		"Sequences known lost: gaps given up at the gap limit during the run, every gap still open at the end.", nil, nil)
+	descNotAcked = prometheus.NewDesc("chronik_verify_not_acked_records",
+		"Missing sequences excused at the end because the writer reported that many records failed.", nil, nil)
 	descProducers = prometheus.NewDesc("chronik_verify_producers",
 		"Producers whose records have been read.", nil, nil)
 	descOffsetGaps = prometheus.NewDesc("chronik_verify_offset_gaps_total",
@@ -61,7 +63,7 @@ var (
 )
 
 func (countsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descBytes, descMissing, descLost, descProducers, descOffsetGaps, descFetchErrors} {
+	for _, d := range []*prometheus.Desc{descRecords, descBytes, descMissing, descLost, descNotAcked, descProducers, descOffsetGaps, descFetchErrors} {
 		ch <- d
 	}
 }
@@ -86,6 +88,7 @@ func (c countsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytes, n.Bytes)
 	gauge(descMissing, n.Missing)
 	gauge(descLost, n.Lost)
+	gauge(descNotAcked, n.NotAcked)
 	gauge(descProducers, int64(n.Producers))
 	counter(descOffsetGaps, n.OffsetGaps)
 	counter(descFetchErrors, errs)

@@ -46,11 +46,12 @@ func printSummary(w io.Writer, cfg config, r result, minRecords int64) {
 	}{
 		{"records", c.Records, fmt.Sprintf("%.1f MB, %d producers, %d partitions, %.0f records/s", float64(c.Bytes)/1e6, c.Producers, c.Partitions, rate)},
 		{"ok", c.OK, ""},
-		{"lost", c.Lost, "sequences never read intact below a producer's highest"},
+		{"lost", c.Lost, "sequences never read intact (below the highest read, or the count sent)"},
 		{"duplicated", c.Duplicated, "a sequence read again at another offset"},
 		{"corrupt", c.Corrupt, "failed length, checksum or syntax"},
 		{"out of order", c.OutOfOrder, "after a higher sequence in the same partition"},
 		{"foreign", c.Foreign, "not load records"},
+		{"not acked", c.NotAcked, "missing, but the writer reported that many failed (not a fault)"},
 		{"untracked", c.Untracked, fmt.Sprintf("producers past the limit of %d", MaxProducers)},
 		{"redelivered", c.Redelivered, "re-read at an offset already read (not a fault)"},
 		{"offset gaps", c.OffsetGaps, "skipped offsets in a partition (not a fault)"},

@@ -35,6 +35,9 @@ type config struct {
 	fromZero bool
 	// progress prints a progress line this often to the progress writer; 0: never.
 	progress time.Duration
+	// loadReport is chronik-load's JSON report, read when consumption stops: it tells
+	// how many records each producer sent and how many failed ("" for none).
+	loadReport string
 }
 
 // result is a finished run.
@@ -125,6 +128,11 @@ func verify(ctx context.Context, cfg config, m *metrics, progress io.Writer) (re
 	defer cancel()
 	if err := cl.CommitUncommittedOffsets(cctx); err != nil {
 		fmt.Fprintf(progress, "chronik-verify: commit: %v\n", err)
+	}
+	if cfg.loadReport != "" {
+		if err := expectFromReport(chk, cfg.loadReport); err != nil {
+			return result{}, err
+		}
 	}
 	counts := chk.Finish()
 	if m != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	gonet "net"
 	"os"
 	"path/filepath"
@@ -161,7 +162,8 @@ func TestVerifierFindsPlantedFaults(t *testing.T) {
 	}
 }
 
-// TestVerifierCleanRun: a clean topic passes, exits 0, and the metrics say so.
+// TestVerifierCleanRun: a clean topic passes, with a load report whose failed producer
+// is excused, and the metrics say so.
 func TestVerifierCleanRun(t *testing.T) {
 	addr := startBroker(t)
 	var recs []planted
@@ -169,16 +171,27 @@ func TestVerifierCleanRun(t *testing.T) {
 		recs = append(recs, seqs(loadrec.ProducerID(2, w), 0, 250)...)
 	}
 	produce(t, addr, "clean", recs)
+	// chronik-load's report: the four producers, and a fifth whose only batch failed.
+	report := filepath.Join(t.TempDir(), "load.json")
+	var rep strings.Builder
+	rep.WriteString(`{"mode": "direct", "producers": [`)
+	for w := uint32(0); w < 4; w++ {
+		fmt.Fprintf(&rep, `{"id": "%s", "sent": 250, "acked": 250, "failed": 0}, `, loadrec.Key(loadrec.ProducerID(2, w)))
+	}
+	fmt.Fprintf(&rep, `{"id": "%s", "sent": 50, "acked": 0, "failed": 50}]}`, loadrec.Key(loadrec.ProducerID(2, 4)))
+	if err := os.WriteFile(report, []byte(rep.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	m := newMetrics()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
 	r, err := verify(ctx, config{brokers: []string{addr}, group: "v2", topics: []string{"clean"},
-		idleExit: time.Second, duration: 45 * time.Second, fromZero: true}, m, &progress)
+		idleExit: time.Second, duration: 45 * time.Second, fromZero: true, loadReport: report}, m, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := verdict(r, 1); v != "" || r.Counts.OK != int64(len(recs)) || r.Counts.Producers != 4 {
+	if v := verdict(r, 1); v != "" || r.Counts.OK != int64(len(recs)) || r.Counts.Producers != 5 || r.Counts.NotAcked != 50 {
 		t.Fatalf("verdict %q, counts %+v", v, r.Counts)
 	}
 	families, err := m.reg.Gather()
