@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench clean
+.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -30,7 +30,7 @@ vet:
 lint:
 	$(GO) test -count=1 ./internal/lint/
 
-## fuzz: each fuzz target for FUZZTIME (default 30s)
+## fuzz: each fuzz target for FUZZTIME (default 30s; a count such as 20000x also works)
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./core/record -run xxx -fuzz FuzzValidate -fuzztime $(FUZZTIME)
@@ -54,6 +54,13 @@ sim-bugs:
 ## sim-bench: simulated seconds per wall second, one node, default workload and faults
 sim-bench:
 	$(GO) test -run XXX -bench BenchmarkSim -benchtime 40x ./sim
+
+## ci-samples: a short sample of every long run, for CI (a few minutes in all)
+ci-samples:
+	$(MAKE) sim-bugs
+	$(GO) run ./cmd/chronik-sim -sweep 200 -start 100000
+	$(MAKE) fuzz FUZZTIME=20000x
+	$(GO) run ./cmd/chronik-bench -runs 1 -duration 2s -records 200000 -disk-probe=false
 
 clean:
 	rm -rf bin $(DATA_DIR)
