@@ -174,9 +174,7 @@ func (d *driver) loop(v *vu, stop <-chan struct{}, done chan<- struct{}) {
 		r, msg := d.snd.send(d.ctx, v)
 		r.end = time.Now()
 		r.latency = r.end.Sub(start)
-		v.p.nextSeq += uint64(d.o.batch)
-		v.p.acked += uint64(r.ok)
-		v.p.failed += uint64(r.failed)
+		v.p.account(d.o.batch, &r)
 		d.st.record(&r, msg)
 		if r.failed > 0 {
 			select {

@@ -234,6 +234,11 @@ func TestFailuresAreCounted(t *testing.T) {
 	if rep.Total.RecordsOK != 0 || rep.Total.RecordsFailed == 0 || rep.Total.ErrorPct != 100 || len(rep.Errors) == 0 || rep.Errors[0].Kind != "http 404 (40401)" {
 		t.Errorf("report: %+v, errors %v", rep.Total, rep.Errors)
 	}
+	for _, p := range rep.Producers {
+		if p.Sent == 0 || p.Failed != p.Sent || len(p.FailedRanges) != 1 || p.FailedRanges[0] != [2]uint64{0, p.Sent - 1} {
+			t.Errorf("producer %+v: want every sequence in one failed range", p)
+		}
+	}
 	if !strings.Contains(stdout.String(), "| 100.00% |") || !strings.Contains(stdout.String(), "http 404 (40401)") {
 		t.Errorf("table:\n%s", stdout.String())
 	}

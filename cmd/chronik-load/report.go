@@ -60,12 +60,17 @@ type latencyReport struct {
 }
 
 // producerCount is what one VU's producer sent: sequences 0 .. sent-1, of which acked
-// were acknowledged and failed were not (those may be gaps in the topic).
+// were acknowledged and failed were not (those may be gaps in the topic, or be there:
+// a timed-out batch may have been written).
 type producerCount struct {
 	ID     string `json:"id"` // hex, as in the record header and key
 	Sent   uint64 `json:"sent"`
 	Acked  uint64 `json:"acked"`
 	Failed uint64 `json:"failed"`
+	// FailedRanges are the failed sequences as inclusive [first, last] pairs, at most
+	// 1000 of them; FailedTruncated says some were left out.
+	FailedRanges    [][2]uint64 `json:"failed_ranges,omitempty"`
+	FailedTruncated bool        `json:"failed_truncated,omitempty"`
 }
 
 func newReport(o *options, r *runResult) *report {
@@ -88,7 +93,8 @@ func newReport(o *options, r *runResult) *report {
 	rep.Total = row(0, r.elapsed, 0, peakVUs(o.stages), &all)
 	for _, s := range r.slots {
 		p := s.v.p
-		rep.Producers = append(rep.Producers, producerCount{ID: string(p.key), Sent: p.nextSeq, Acked: p.acked, Failed: p.failed})
+		rep.Producers = append(rep.Producers, producerCount{ID: string(p.key), Sent: p.nextSeq, Acked: p.acked, Failed: p.failed,
+			FailedRanges: p.failedRanges, FailedTruncated: p.failedTruncated})
 	}
 	return rep
 }

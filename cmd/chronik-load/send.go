@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,6 +25,33 @@ type producer struct {
 	// nextSeq is the sequence of the next record; acked and failed count the records
 	// sent so far by outcome. Invariant: nextSeq == acked + failed.
 	nextSeq, acked, failed uint64
+	// failedRanges are the sequences that failed, as ascending, disjoint, non-adjacent
+	// inclusive [first, last] ranges; at most maxFailedRanges, then failedTruncated.
+	failedRanges    [][2]uint64
+	failedTruncated bool
+}
+
+// maxFailedRanges bounds the failed ranges kept per producer.
+const maxFailedRanges = 1000
+
+// account adds a batch's outcome to p: the batch held sequences nextSeq .. nextSeq+n-1,
+// and failed lists the failed ones as ranges of indexes within the batch.
+func (p *producer) account(n int, r *batchResult) {
+	for _, f := range r.failedRanges {
+		first, last := p.nextSeq+uint64(f[0]), p.nextSeq+uint64(f[1])
+		if k := len(p.failedRanges); k > 0 && p.failedRanges[k-1][1]+1 == first {
+			p.failedRanges[k-1][1] = last
+			continue
+		}
+		if len(p.failedRanges) == maxFailedRanges {
+			p.failedTruncated = true
+			continue
+		}
+		p.failedRanges = append(p.failedRanges, [2]uint64{first, last})
+	}
+	p.nextSeq += uint64(n)
+	p.acked += uint64(r.ok)
+	p.failed += uint64(r.failed)
 }
 
 // vu is a virtual user: its producer and its reusable buffers. One goroutine at a time
@@ -79,12 +107,12 @@ func (h *httpSender) send(ctx context.Context, v *vu) (batchResult, string) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			kind = "http timeout"
 		}
-		return batchResult{failed: h.batch, wireBytes: wire, errKind: kind}, err.Error()
+		return batchResult{failed: h.batch, failedRanges: whole(h.batch), wireBytes: wire, errKind: kind}, err.Error()
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return batchResult{failed: h.batch, wireBytes: wire, errKind: "http answer unread"}, err.Error()
+		return batchResult{failed: h.batch, failedRanges: whole(h.batch), wireBytes: wire, errKind: "http answer unread"}, err.Error()
 	}
 	return h.judge(resp.StatusCode, raw, wire)
 }
@@ -105,7 +133,7 @@ func (h *httpSender) judge(status int, raw []byte, wire int64) (batchResult, str
 	r := batchResult{wireBytes: wire}
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil || len(a.Offsets) != h.batch {
-		r.failed = h.batch
+		r.failed, r.failedRanges = h.batch, whole(h.batch)
 		r.errKind = fmt.Sprintf("http %d", status)
 		if a.ErrorCode != nil {
 			r.errKind = fmt.Sprintf("http %d (%d)", status, *a.ErrorCode)
@@ -113,8 +141,9 @@ func (h *httpSender) judge(status int, raw []byte, wire int64) (batchResult, str
 		return r, fmt.Sprintf("%s: %s", r.errKind, clip(raw))
 	}
 	var msg string
-	for _, o := range a.Offsets {
+	for i, o := range a.Offsets {
 		if o.ErrorCode != nil || o.Offset == nil {
+			r.addFailed(i)
 			r.failed++
 			if r.errKind == "" && o.ErrorCode != nil {
 				r.errKind = fmt.Sprintf("http %d (%d)", status, *o.ErrorCode)
@@ -184,9 +213,10 @@ func (d *directSender) send(ctx context.Context, v *vu) (batchResult, string) {
 	v.fill(d.batch, d.size)
 	cl := d.clients[v.slot%len(d.clients)]
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		first     error
+		failedIdx []int
 	)
 	r := batchResult{}
 	wg.Add(d.batch)
@@ -196,6 +226,7 @@ func (d *directSender) send(ctx context.Context, v *vu) (batchResult, string) {
 		cl.Produce(ctx, &v.recs[i], func(_ *kgo.Record, err error) {
 			mu.Lock()
 			if err != nil {
+				failedIdx = append(failedIdx, i)
 				r.failed++
 				if first == nil {
 					first = err
@@ -208,6 +239,10 @@ func (d *directSender) send(ctx context.Context, v *vu) (batchResult, string) {
 		})
 	}
 	wg.Wait()
+	slices.Sort(failedIdx) // promises of different partitions may come in any order
+	for _, i := range failedIdx {
+		r.addFailed(i)
+	}
 	r.payloadBytes = int64(r.ok * d.size)
 	if first != nil {
 		r.errKind = "kafka: " + kafkaErrName(first)
@@ -237,3 +272,6 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// whole is the failed ranges of a batch of n records that failed entirely.
+func whole(n int) [][2]int { return [][2]int{{0, n - 1}} }

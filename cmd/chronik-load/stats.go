@@ -17,8 +17,20 @@ type batchResult struct {
 	// payloadBytes is the record value bytes acknowledged; wireBytes the request body
 	// bytes sent (HTTP) or the key and value bytes sent (direct).
 	payloadBytes, wireBytes int64
+	// failedRanges are the failed records' indexes in the batch, as ascending inclusive
+	// [first, last] ranges.
+	failedRanges [][2]int
 	// errKind names the failure when failed > 0, like "http 503 (50003)".
 	errKind string
+}
+
+// addFailed adds index i, above every index added before, to r.failedRanges.
+func (r *batchResult) addFailed(i int) {
+	if k := len(r.failedRanges); k > 0 && r.failedRanges[k-1][1]+1 == i {
+		r.failedRanges[k-1][1] = i
+		return
+	}
+	r.failedRanges = append(r.failedRanges, [2]int{i, i})
 }
 
 // counts is one window's totals.
