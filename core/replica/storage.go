@@ -1,0 +1,454 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"chronik/core/log"
+	"chronik/core/record"
+)
+
+// maxReadBytes bounds one log read that Entries makes, whatever maxSize raft passes
+// (raft passes no limit for committed entries unless MaxCommittedSizePerReady is set).
+const maxReadBytes = 8 << 20
+
+// Storage is the Raft log of one partition replica: raft.Storage over the partition's
+// core/log.Log and its state file (state.go). Entry i of the Raft log is the batch at
+// ordinal i-FirstIndex() of the log (entry.go says how each entry is stored), so the log
+// holds no second copy of anything.
+//
+// What is persisted: the batches (term as partitionLeaderEpoch) and the state file.
+// What Open rebuilds by walking the batch headers: offsets and epochs below.
+//
+// A Storage belongs to one event loop; raft calls it from the RawNode's methods only.
+type Storage struct {
+	log   *log.Log
+	state *stateFile
+
+	// first is the Raft index of the batch at log.StartOffset(); prevTerm the term of
+	// entry first-1. Invariant: first >= 1, and first == state.start.firstIndex.
+	first    uint64
+	prevTerm uint64
+	// offsets[k] is the base offset of entry first+k.
+	// Invariant: len(offsets) is the number of batches in the log; offsets increases;
+	// offsets[0] == log.StartOffset() when not empty. (Spike: 8 bytes per entry;
+	// docs/replication.md says what replaces it.)
+	offsets []int64
+	// epochs are the distinct terms of the log's entries in order, each with its first
+	// entry: Kafka's leader epoch cache.
+	// Invariant: term and index strictly increase; epochs[0].index == first when the log
+	// is not empty; epochs[len-1].index <= LastIndex().
+	epochs []epoch
+
+	// cache holds the entries last appended, cache[k] at index cacheFirst+k, as raft
+	// handed them (immutable), so that committing them and sending them to followers
+	// does not read the log back. Entries returns subslices of it, so an element once
+	// set is never overwritten: the cache is only resliced, or capped before it grows.
+	// Invariant: cacheBytes is the sum of their data sizes and exceeds maxCacheBytes
+	// only by the newest entry; the cache, when not empty, ends at LastIndex().
+	cache         []pb.Entry
+	cacheFirst    uint64
+	cacheBytes    int
+	maxCacheBytes int
+
+	scratch []byte // the batches of one append, reused
+
+	// Statistics, for tests.
+	entriesRead int // entries read back from the log
+	truncations int // calls of truncate
+}
+
+// epoch is one term in the log: its first entry's index and base offset.
+type epoch struct {
+	term   uint64
+	index  uint64
+	offset int64
+}
+
+// Errors of Storage.
+var (
+	// ErrSnapshotUnsupported: installing a snapshot needs core/log to restart a log at an
+	// offset (docs/replication.md, "Changes needed in core/log"). The spike stops the
+	// replica instead.
+	ErrSnapshotUnsupported = errors.New("replica: installing a snapshot is not implemented")
+	errLogStartMoved       = errors.New("replica: the log start moved without the state file (retention is not supported yet)")
+	errTermTooLarge        = errors.New("replica: term does not fit partitionLeaderEpoch")
+)
+
+// openStorage opens the log in dir and its state file, rebuilding the offsets and epochs
+// from the batch headers. A missing state file is created with conf when the log is empty
+// and conf is not nil (a new replica).
+func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.ConfState, maxCacheBytes int) (*Storage, error) {
+	l, err := log.Open(fsys, dir, cfg, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	create := conf != nil && l.StartOffset() == 0 && l.EndOffset() == 0
+	var cs pb.ConfState
+	if conf != nil {
+		cs = *conf
+	}
+	st, _, err := openState(fsys, dir, create, cs, logStart{firstIndex: 1, startOffset: l.StartOffset()})
+	if err != nil {
+		return nil, errors.Join(err, l.Close())
+	}
+	s := &Storage{
+		log:           l,
+		state:         st,
+		first:         st.start.firstIndex,
+		prevTerm:      st.start.prevTerm,
+		maxCacheBytes: maxCacheBytes,
+	}
+	if err := s.rebuild(); err != nil {
+		return nil, errors.Join(err, s.close())
+	}
+	return s, nil
+}
+
+// rebuild walks the log's batch headers to rebuild offsets and epochs, then reconciles
+// the persisted HardState with the recovered log (recoveredHardState).
+func (s *Storage) rebuild() error {
+	if s.state.start.startOffset != s.log.StartOffset() {
+		return fmt.Errorf("%w: state says %d, log starts at %d", errLogStartMoved, s.state.start.startOffset, s.log.StartOffset())
+	}
+	next := s.log.StartOffset()
+	var werr error
+	err := s.log.Batches(s.log.StartOffset(), func(h record.Header) bool {
+		if h.BaseOffset != next || h.PartitionLeaderEpoch < 0 {
+			werr = fmt.Errorf("replica: batch at %d (epoch %d), want one at %d", h.BaseOffset, h.PartitionLeaderEpoch, next)
+			return false
+		}
+		index := s.first + uint64(len(s.offsets))
+		if err := s.noteEpoch(uint64(h.PartitionLeaderEpoch), index, h.BaseOffset); err != nil {
+			werr = err
+			return false
+		}
+		s.offsets = append(s.offsets, h.BaseOffset)
+		next = h.LastOffset() + 1
+		return true
+	})
+	if err = errors.Join(err, werr); err != nil {
+		return fmt.Errorf("replica: rebuild: %w", err)
+	}
+	s.state.hard = recoveredHardState(s.state.hard, s.lastTerm(), s.lastIndex())
+	return nil
+}
+
+// recoveredHardState reconciles the persisted HardState with the recovered log, whose last
+// entry has lastTerm and index lastIndex. The state file and the log are two files synced
+// one after the other, and a crash keeps any share of their unsynced writes, so:
+//   - commit may be above lastIndex: it is cut to lastIndex (commit is a hint; the leader
+//     sends it again);
+//   - the log may hold entries of a term above the persisted one (the record that raised
+//     the term was lost): the term is raised to lastTerm with no vote. That is safe
+//     because nothing that depended on the lost record left the node: every response
+//     (a vote, an append acknowledgment) is released only after the SyncJob that syncs
+//     it, so a vote or acknowledgment in lastTerm implies a durable record of lastTerm.
+//     Raft must never see a log whose last term is above its term.
+func recoveredHardState(hs pb.HardState, lastTerm, lastIndex uint64) pb.HardState {
+	hs.Commit = min(hs.Commit, lastIndex)
+	if lastTerm > hs.Term {
+		hs.Term, hs.Vote = lastTerm, 0
+	}
+	return hs
+}
+
+// lastTerm is the term of the last entry (of entry first-1 when the log is empty).
+func (s *Storage) lastTerm() uint64 {
+	if len(s.offsets) == 0 {
+		return s.prevTerm
+	}
+	return s.epochs[len(s.epochs)-1].term
+}
+
+// noteEpoch records that entry index at offset has term.
+func (s *Storage) noteEpoch(term, index uint64, offset int64) error {
+	if term > math.MaxInt32 {
+		return fmt.Errorf("%w: %d", errTermTooLarge, term)
+	}
+	if n := len(s.epochs); n > 0 {
+		last := s.epochs[n-1]
+		if term == last.term {
+			return nil
+		}
+		if term < last.term {
+			return fmt.Errorf("replica: entry %d has term %d after term %d", index, term, last.term)
+		}
+	} else if term < s.prevTerm {
+		return fmt.Errorf("replica: entry %d has term %d after term %d", index, term, s.prevTerm)
+	}
+	s.epochs = append(s.epochs, epoch{term: term, index: index, offset: offset})
+	return nil
+}
+
+// InitialState implements raft.Storage.
+func (s *Storage) InitialState() (pb.HardState, pb.ConfState, error) {
+	return s.state.hard, s.state.conf, nil
+}
+
+// FirstIndex implements raft.Storage.
+func (s *Storage) FirstIndex() (uint64, error) { return s.first, nil }
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) { return s.lastIndex(), nil }
+
+func (s *Storage) lastIndex() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
+
+// Term implements raft.Storage: the term of entry i, from the epochs (no I/O).
+func (s *Storage) Term(i uint64) (uint64, error) {
+	switch {
+	case i+1 == s.first:
+		return s.prevTerm, nil
+	case i < s.first:
+		return 0, raft.ErrCompacted
+	case i > s.lastIndex():
+		return 0, raft.ErrUnavailable
+	}
+	k := sort.Search(len(s.epochs), func(k int) bool { return s.epochs[k].index > i }) - 1
+	return s.epochs[k].term, nil
+}
+
+// Entries implements raft.Storage. Entries still in the cache come from it; older ones
+// are read from the log, one read of at most maxReadBytes (and at least one entry). The
+// caller owns the returned slice; normal entries read from the log alias a buffer that
+// nothing else holds.
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	switch {
+	case lo < s.first:
+		return nil, raft.ErrCompacted
+	case hi > s.lastIndex()+1 || lo > hi:
+		return nil, fmt.Errorf("replica: entries [%d, %d) outside [%d, %d]", lo, hi, s.first, s.lastIndex())
+	case lo == hi:
+		return nil, nil
+	}
+	if len(s.cache) > 0 && lo >= s.cacheFirst {
+		ents := s.cache[lo-s.cacheFirst : hi-s.cacheFirst]
+		n, size := 0, uint64(0)
+		for n < len(ents) {
+			size += uint64(len(ents[n].Data))
+			if n > 0 && size > maxSize {
+				break
+			}
+			n++
+		}
+		return ents[:n:n], nil
+	}
+	ents, err := s.read(lo, hi, maxSize)
+	if err != nil {
+		// raft has no error path for a failed read: it panics. The Replica recovers this
+		// panic, and only this one, and stops (see storageFailure).
+		panic(storageFailure{err})
+	}
+	return ents, nil
+}
+
+// storageFailure carries a storage error out of raft, which panics on any error from
+// Entries but ErrCompacted. Replica's methods that call into raft recover it and fail the
+// replica: a storage error stops the replica, not the broker.
+type storageFailure struct{ err error }
+
+// read reads entries [lo, hi) from the log, at least one and at most maxSize bytes.
+func (s *Storage) read(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	maxBytes := int(min(maxSize, maxReadBytes))
+	data, err := s.log.Read(s.offsetOf(lo), maxBytes, s.offsetOf(hi))
+	if err != nil {
+		return nil, fmt.Errorf("replica: entries [%d, %d): %w", lo, hi, err)
+	}
+	var ents []pb.Entry
+	var derr error
+	err = record.Split(data, func(batch []byte, h record.Header) bool {
+		if h.BaseOffset != s.offsetOf(lo) {
+			derr = fmt.Errorf("replica: entry %d: batch at %d, want %d", lo, h.BaseOffset, s.offsetOf(lo))
+			return false
+		}
+		e, err := decodeStored(batch, lo)
+		if err != nil {
+			derr = err
+			return false
+		}
+		ents = append(ents, e)
+		s.entriesRead++
+		lo++
+		return lo < hi
+	})
+	if err = errors.Join(err, derr); err != nil {
+		return nil, err
+	}
+	if len(ents) == 0 {
+		return nil, fmt.Errorf("replica: entries from %d: nothing read", lo)
+	}
+	return ents, nil
+}
+
+// Snapshot implements raft.Storage. A snapshot here is metadata only: where the log
+// starts (docs/replication.md, "Snapshots"); the spike never needs one, as its logs are
+// never cut at the front.
+func (s *Storage) Snapshot() (pb.Snapshot, error) {
+	if s.first == 1 {
+		return pb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	return pb.Snapshot{Metadata: pb.SnapshotMetadata{
+		Index:     s.first - 1,
+		Term:      s.prevTerm,
+		ConfState: s.state.conf,
+	}}, nil
+}
+
+// offsetOf is the base offset of entry i, in [first, LastIndex()+1]; at LastIndex()+1 it
+// is the log's end offset.
+func (s *Storage) offsetOf(i uint64) int64 {
+	if k := i - s.first; k < uint64(len(s.offsets)) {
+		return s.offsets[k]
+	}
+	if i != s.lastIndex()+1 {
+		panic(fmt.Sprintf("replica: offset of entry %d outside [%d, %d]", i, s.first, s.lastIndex()+1))
+	}
+	return s.log.EndOffset()
+}
+
+// offsetEnd is the offset after entry i, in [first-1, LastIndex()].
+func (s *Storage) offsetEnd(i uint64) int64 { return s.offsetOf(i + 1) }
+
+// append writes ents (consecutive, from MsgStorageAppend) to the log, first cutting every
+// entry at or after ents[0]'s index (raft's step 1: a new entry replaces the old ones from
+// its index on). The write is volatile; the next SyncJob makes it durable. ents are not
+// modified: each is copied into a scratch buffer whose baseOffset and partitionLeaderEpoch
+// the log and appendStored rewrite.
+func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	lo := ents[0].Index
+	if lo < s.first || lo > s.lastIndex()+1 {
+		return fmt.Errorf("replica: append at %d outside [%d, %d]", lo, s.first, s.lastIndex()+1)
+	}
+	if lo <= s.lastIndex() {
+		if err := s.truncate(lo); err != nil {
+			return err
+		}
+	}
+	s.scratch = s.scratch[:0]
+	for i := range ents {
+		e := &ents[i]
+		if e.Term > math.MaxInt32 {
+			return fmt.Errorf("%w: entry %d term %d", errTermTooLarge, e.Index, e.Term)
+		}
+		start := len(s.scratch)
+		var err error
+		if s.scratch, err = appendStored(s.scratch, e); err != nil {
+			return err
+		}
+		if h, _ := record.ParseHeader(s.scratch[start:]); h.LogAppendTime() {
+			// core/log stamps LogAppendTime batches with its nowMs; pass the leader's
+			// stamp so that every replica keeps the same bytes (see "Changes needed in
+			// core/log").
+			if err := s.flush(s.scratch[:start], nowMs); err != nil {
+				return err
+			}
+			if err := s.flush(s.scratch[start:], h.MaxTimestamp); err != nil {
+				return err
+			}
+			s.scratch = s.scratch[:0]
+		}
+	}
+	if err := s.flush(s.scratch, nowMs); err != nil {
+		return err
+	}
+	s.cacheAppend(ents)
+	return nil
+}
+
+// flush appends the stored batches in b to the log and notes their offsets and epochs.
+func (s *Storage) flush(b []byte, nowMs int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, _, err := s.log.Append(b, nowMs); err != nil {
+		return fmt.Errorf("replica: append: %w", err)
+	}
+	return record.Split(b, func(_ []byte, h record.Header) bool {
+		index := s.lastIndex() + 1
+		// Terms were checked by append and raft keeps them non-decreasing.
+		if err := s.noteEpoch(uint64(h.PartitionLeaderEpoch), index, h.BaseOffset); err != nil {
+			panic(err)
+		}
+		s.offsets = append(s.offsets, h.BaseOffset)
+		return true
+	})
+}
+
+// truncate removes entries from index lo on, durably (log.TruncateTo waits for I/O).
+func (s *Storage) truncate(lo uint64) error {
+	if err := s.log.TruncateTo(s.offsetOf(lo)); err != nil {
+		return fmt.Errorf("replica: truncate to entry %d: %w", lo, err)
+	}
+	s.truncations++
+	s.offsets = s.offsets[:lo-s.first]
+	for len(s.epochs) > 0 && s.epochs[len(s.epochs)-1].index >= lo {
+		s.epochs = s.epochs[:len(s.epochs)-1]
+	}
+	if len(s.cache) > 0 && lo <= s.cacheFirst+uint64(len(s.cache))-1 {
+		keep := int(max(lo, s.cacheFirst) - s.cacheFirst)
+		for i := range s.cache[keep:] {
+			s.cacheBytes -= len(s.cache[keep+i].Data)
+		}
+		// Capped, so that the next append copies instead of overwriting entries that a
+		// slice Entries returned may still show.
+		s.cache = s.cache[:keep:keep]
+	}
+	return nil
+}
+
+// cacheAppend adds ents, just appended, to the cache and evicts the oldest entries past
+// maxCacheBytes.
+func (s *Storage) cacheAppend(ents []pb.Entry) {
+	if s.maxCacheBytes <= 0 {
+		return
+	}
+	if len(s.cache) == 0 {
+		s.cacheFirst = ents[0].Index
+	}
+	s.cache = append(s.cache, ents...)
+	for i := range ents {
+		s.cacheBytes += len(ents[i].Data)
+	}
+	n := 0
+	for n < len(s.cache)-1 && s.cacheBytes > s.maxCacheBytes {
+		s.cacheBytes -= len(s.cache[n].Data)
+		n++
+	}
+	// Resliced, never shifted: slices Entries returned alias the array.
+	s.cache = s.cache[n:]
+	s.cacheFirst += uint64(n)
+}
+
+// OffsetForLeaderEpoch answers Kafka's OffsetForLeaderEpoch from the epochs: the largest
+// epoch in the log not above leaderEpoch, and the offset where the next epoch starts, or
+// the log's end offset when it is the last. (-1, -1) when every epoch in the log is above
+// leaderEpoch (Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET).
+func (s *Storage) OffsetForLeaderEpoch(leaderEpoch int32) (epochOut int32, endOffset int64) {
+	if leaderEpoch < 0 {
+		return -1, -1
+	}
+	k := sort.Search(len(s.epochs), func(k int) bool { return s.epochs[k].term > uint64(leaderEpoch) })
+	if k == 0 {
+		return -1, -1
+	}
+	if k == len(s.epochs) {
+		return int32(s.epochs[k-1].term), s.log.EndOffset()
+	}
+	return int32(s.epochs[k-1].term), s.epochs[k].offset
+}
+
+// Log is the partition log, for reads (Fetch, ListOffsets). The caller must not append
+// to it, truncate it, or run its syncs: the Replica does.
+func (s *Storage) Log() *log.Log { return s.log }
+
+func (s *Storage) close() error {
+	return errors.Join(s.log.Close(), s.state.close())
+}
