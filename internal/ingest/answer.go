@@ -35,6 +35,8 @@ type httpError struct {
 	status, code int
 	msg          string
 	records      []recordError
+	// rejected is the records of the request, when they were counted.
+	rejected int
 }
 
 // errorResponse is the answer to a refused request.
@@ -52,10 +54,10 @@ func (e *httpError) body() errorResponse {
 // decodeError is the refusal for an error of decode.
 func decodeError(err error) *httpError {
 	if ie, ok := errors.AsType[*invalidError](err); ok {
-		return &httpError{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: ie.msg, records: ie.records}
+		return &httpError{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: ie.msg, records: ie.records, rejected: ie.total}
 	}
-	if _, ok := errors.AsType[*tooManyError](err); ok {
-		return &httpError{status: http.StatusRequestEntityTooLarge, code: codeTooMany, msg: err.Error()}
+	if tm, ok := errors.AsType[*tooManyError](err); ok {
+		return &httpError{status: http.StatusRequestEntityTooLarge, code: codeTooMany, msg: err.Error(), rejected: tm.n}
 	}
 	if errors.Is(err, errMalformed) {
 		return &httpError{status: http.StatusBadRequest, code: codeMalformed, msg: err.Error() + "; nothing was written"}

@@ -58,6 +58,8 @@ var errMalformed = errors.New("malformed JSON")
 type invalidError struct {
 	msg     string
 	records []recordError
+	// total is the records in the request, when they could be counted.
+	total int
 }
 
 func (e *invalidError) Error() string { return e.msg }

@@ -13,8 +13,9 @@
 //     not JSON (400), not the form or a record of the wrong type (422), too many records
 //     (413) — refuses the whole request: nothing is produced, and the answer lists every
 //     record at fault by index.
-//  4. A topic found missing less than 5 s ago is answered 404 at once. Otherwise every
-//     record is handed to one shared franz-go client, and the handler waits for
+//  4. Unless topics are auto-created, a topic not seen to exist in the last minute is
+//     looked up with one metadata request; one that does not exist is answered 404 at
+//     once (and remembered for a second). Otherwise every record is handed to one shared franz-go client, and the handler waits for
 //     all their acknowledgements.
 //  5. The answer lists, in request order, each record's partition and offset or its
 //     error: 200 when all were written, the common status (404 unknown topic, 503 for a
@@ -169,8 +170,8 @@ type Server struct {
 	m      *metrics
 	reg    *prometheus.Registry
 	mux    *http.ServeMux
-	// missing are the topics recently found not to exist.
-	missing missingTopics
+	// topics remembers which topics exist.
+	topics topics
 	// lastLog is the unix nano time of the last failure logged.
 	lastLog atomic.Int64
 }
@@ -306,7 +307,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request, simple bool) {
 		s.refuse(w, q, decodeError(err))
 		return
 	}
-	results := s.sendOrSkip(topic, recs)
+	results := s.sendOrSkip(r.Context(), topic, recs)
 	status, resp := answer(results, s.cfg.Acks == "0")
 	s.count(results)
 	s.finish(w, q, status, resp)
@@ -334,20 +335,27 @@ func (s *Server) leave(hold *int64) {
 	s.m.inflightRequests.Dec()
 }
 
-// sendOrSkip is send, unless topic was found missing less than missingTopicTTL ago: then
-// every record fails with errTopicMissing at once.
-func (s *Server) sendOrSkip(topic string, recs []record) []result {
-	if s.missing.has(topic, time.Now()) {
-		results := make([]result, len(recs))
-		for i := range results {
-			results[i] = result{err: errTopicMissing, bytes: len(recs[i].key) + len(recs[i].value)}
+// sendOrSkip is send, unless topic does not exist: then every record fails with
+// errTopicMissing at once. With AutoCreateTopics the brokers decide.
+func (s *Server) sendOrSkip(ctx context.Context, topic string, recs []record) []result {
+	if !s.cfg.AutoCreateTopics {
+		st := s.topics.state(topic, time.Now())
+		if st == topicUnknown {
+			st = s.lookupTopic(ctx, topic)
+			s.topics.set(topic, st, time.Now())
 		}
-		return results
+		if st == topicMissing {
+			results := make([]result, len(recs))
+			for i := range results {
+				results[i] = result{err: errTopicMissing, bytes: len(recs[i].key) + len(recs[i].value)}
+			}
+			return results
+		}
 	}
 	results := s.send(topic, recs)
 	for _, r := range results {
 		if errors.Is(r.err, kerr.UnknownTopicOrPartition) {
-			s.missing.add(topic, time.Now())
+			s.topics.set(topic, topicUnknown, time.Now()) // deleted since: ask again next time
 			break
 		}
 	}
@@ -410,8 +418,8 @@ func (s *Server) count(results []result) {
 
 // refuse answers a request refused before producing anything.
 func (s *Server) refuse(w http.ResponseWriter, q request, e *httpError) {
-	if n := len(e.records); n > 0 {
-		s.m.records.WithLabelValues("rejected").Add(float64(n))
+	if e.rejected > 0 {
+		s.m.records.WithLabelValues("rejected").Add(float64(e.rejected))
 	}
 	s.finish(w, q, e.status, e.body())
 }

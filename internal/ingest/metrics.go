@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"form", "class"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronik_ingest_records_total",
-			Help: "Records by outcome: ok (acknowledged), failed (error in the answer), rejected (request refused before producing).",
+			Help: "Records by outcome: ok (acknowledged), failed (error in the answer), rejected (in a request refused before producing, when its records could be counted).",
 		}, []string{"result"}),
 		recordErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chronik_ingest_record_errors_total",

@@ -65,6 +65,7 @@ func scanBody(f Form, body []byte, maxRecords int) ([]record, error) {
 		return nil, &invalidError{
 			msg:     fmt.Sprintf("%d of %d records are invalid; nothing was written", len(s.bad), len(recs)+len(s.bad)),
 			records: s.bad,
+			total:   len(recs) + len(s.bad),
 		}
 	}
 	return recs, nil
