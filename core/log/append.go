@@ -28,6 +28,18 @@ var errEmptyAppend = errors.New("log: append: no batches")
 // Batches that do not frame (record.ParseHeader) are refused with the log unchanged
 // (though earlier batches' offsets may have been rewritten); an I/O error fails the log.
 func (l *Log) Append(batches []byte, nowMs int64) (first, last int64, err error) {
+	return l.append(batches, nowMs, true)
+}
+
+// AppendAsIs is Append for a follower that stores its leader's bytes: it rewrites only each
+// batch's baseOffset, never the max timestamp of a LogAppendTime batch nor the CRC (the
+// CRC does not cover baseOffset). nowMs is used for segment age (SegmentMs) only.
+func (l *Log) AppendAsIs(batches []byte, nowMs int64) (first, last int64, err error) {
+	return l.append(batches, nowMs, false)
+}
+
+// append is Append; stamp says whether LogAppendTime batches get nowMs.
+func (l *Log) append(batches []byte, nowMs int64, stamp bool) (first, last int64, err error) {
 	if l.failed != nil {
 		return 0, 0, ErrFailed
 	}
@@ -39,7 +51,7 @@ func (l *Log) Append(batches []byte, nowMs int64) (first, last int64, err error)
 	}
 	l.nowMs = nowMs
 	first = l.EndOffset()
-	next, err := assignOffsets(batches, first, nowMs)
+	next, err := assignOffsets(batches, first, nowMs, stamp)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -69,8 +81,9 @@ func (l *Log) Append(batches []byte, nowMs int64) (first, last int64, err error)
 }
 
 // assignOffsets rewrites the base offset of each batch in b from offset on, and the max
-// timestamp of LogAppendTime batches. It returns the offset after the last batch.
-func assignOffsets(b []byte, offset, nowMs int64) (int64, error) {
+// timestamp of LogAppendTime batches when stamp is set. It returns the offset after the
+// last batch.
+func assignOffsets(b []byte, offset, nowMs int64, stamp bool) (int64, error) {
 	for len(b) > 0 {
 		h, err := record.ParseHeader(b)
 		if err != nil {
@@ -82,7 +95,7 @@ func assignOffsets(b []byte, offset, nowMs int64) (int64, error) {
 		}
 		batch := b[:h.Size()]
 		record.SetBaseOffset(batch, offset)
-		if h.LogAppendTime() && h.MaxTimestamp != nowMs {
+		if stamp && h.LogAppendTime() && h.MaxTimestamp != nowMs {
 			binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(nowMs))
 			binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], crc32c))
 		}

@@ -169,7 +169,11 @@ func (m *crashModel) append(t *rapid.T) {
 		all = append(all, b...)
 		sizes = append(sizes, len(b))
 	}
-	first, last, err := m.l.Append(all, m.nowMs)
+	appendFn := m.l.Append
+	if rapid.Bool().Draw(t, "asIs") {
+		appendFn = m.l.AppendAsIs // a follower's append: the bytes as they are
+	}
+	first, last, err := appendFn(all, m.nowMs)
 	if m.opFailed(t, "append", err) {
 		return
 	}
