@@ -1,0 +1,384 @@
+// Package cluster launches real chronik processes on loopback for chaos tests, each
+// behind a fault-injecting proxy (chaos/proxy) on its client port.
+//
+// To run a cluster:
+//  1. Build the broker once with Build (go build of chronik/cmd/chronik into a folder).
+//  2. Start a Cluster with a Config naming the binary and a run folder. Node i listens on
+//     a free loopback port, keeps its data in <run>/node-<i>/data, appends its stdout and
+//     stderr to <run>/node-<i>.log, and advertises its proxy's address (-advertise), so
+//     every client connection, including those a client opens after Metadata, crosses the
+//     proxy.
+//  3. Inject faults: Node.Proxy().SetFaults, Node.Kill (SIGKILL) and Node.Restart (same
+//     data dir, same ports), Node.Pause (SIGSTOP) and Node.Resume (SIGCONT).
+//  4. Close the Cluster: it resumes paused nodes, stops every process (SIGTERM, then
+//     SIGKILL after StopTimeout), waits for each, and closes the proxies. Processes are
+//     only ever signalled by their own PID.
+//
+// Today chronik is a single node: the nodes of a cluster of N are N independent brokers
+// (each with its own -node-id). When the broker gains peer flags, ArgsFor passes them,
+// and node-to-node links get proxies of their own.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"chronik/chaos/proxy"
+)
+
+// Defaults of Config's durations.
+const (
+	DefaultStartTimeout = 15 * time.Second
+	DefaultStopTimeout  = 5 * time.Second
+)
+
+// BinaryEnv names an environment variable that, when set, is the path of a prebuilt
+// chronik binary that Build returns instead of building one.
+const BinaryEnv = "CHAOS_CHRONIK_BIN"
+
+// Build compiles chronik/cmd/chronik into dir and returns the binary's path. It runs in
+// the current directory, which must be inside the chronik module. When $CHAOS_CHRONIK_BIN
+// is set, Build returns it and compiles nothing.
+func Build(ctx context.Context, dir string) (string, error) {
+	if bin := os.Getenv(BinaryEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("cluster: $%s: %w", BinaryEnv, err)
+		}
+		return bin, nil
+	}
+	bin := filepath.Join(dir, "chronik")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "chronik/cmd/chronik")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("cluster: go build: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Config describes a cluster.
+type Config struct {
+	// Binary is the chronik executable (see Build).
+	Binary string
+	// Dir is the run folder; it is created if missing.
+	Dir string
+	// Nodes is the number of nodes (at least 1).
+	Nodes int
+	// Seed seeds the proxies' jitter.
+	Seed uint64
+	// ArgsFor returns extra flags for node n (called at every start). May be nil.
+	ArgsFor func(n *Node) []string
+	// StartTimeout bounds how long a start waits for the node's port to accept.
+	StartTimeout time.Duration
+	// StopTimeout is how long a stop waits after SIGTERM before SIGKILL.
+	StopTimeout time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Binary == "" || c.Dir == "" || c.Nodes < 1 {
+		return fmt.Errorf("cluster: config needs Binary, Dir and Nodes >= 1: %+v", *c)
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	return nil
+}
+
+// Cluster is a set of nodes. Its methods are safe for concurrent use.
+type Cluster struct {
+	cfg   Config
+	nodes []*Node
+}
+
+// Node is one chronik process and the proxy in front of its client port.
+type Node struct {
+	// ID is the node's id (1-based), passed as -node-id.
+	ID      int
+	cfg     *Config
+	listen  string // the broker's own listener
+	dataDir string
+	logPath string
+	proxy   *proxy.Proxy
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // nil while the node is down
+	exited chan struct{} // closed when cmd's process has been waited for
+	paused bool
+	starts int
+}
+
+// Start creates the run folder and starts every node, each waiting until its port
+// accepts. On error it stops what it started.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c := &Cluster{cfg: cfg}
+	for i := 1; i <= cfg.Nodes; i++ {
+		n, err := c.newNode(i)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+		if err := n.start(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) newNode(id int) (*Node, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	p, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Target: listen, Seed: c.cfg.Seed + uint64(id)})
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", id))
+	n := &Node{
+		ID: id, cfg: &c.cfg, listen: listen, proxy: p,
+		dataDir: filepath.Join(dir, "data"),
+		logPath: filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d.log", id)),
+	}
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return n, nil
+}
+
+// Nodes returns the nodes; the caller must not modify the slice.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Bootstrap is the list of proxy addresses clients should use as seed brokers.
+func (c *Cluster) Bootstrap() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.proxy.Addr()
+	}
+	return addrs
+}
+
+// HealNetwork removes every proxy fault.
+func (c *Cluster) HealNetwork() {
+	for _, n := range c.nodes {
+		n.proxy.Heal()
+	}
+}
+
+// Close resumes paused nodes, stops every node, waits for the processes and closes the
+// proxies. It returns the first error.
+func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.nodes {
+		errs = append(errs, n.Stop())
+		errs = append(errs, n.proxy.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Proxy is the proxy in front of the node's client port.
+func (n *Node) Proxy() *proxy.Proxy { return n.proxy }
+
+// Addr is the address clients use: the proxy's.
+func (n *Node) Addr() string { return n.proxy.Addr() }
+
+// DirectAddr is the broker's own listener, bypassing the proxy.
+func (n *Node) DirectAddr() string { return n.listen }
+
+// DataDir is the node's data directory.
+func (n *Node) DataDir() string { return n.dataDir }
+
+// LogPath is the file the node's stdout and stderr are appended to.
+func (n *Node) LogPath() string { return n.logPath }
+
+// PID is the process id, or 0 while the node is down.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Running says whether the process is up (paused counts as up).
+func (n *Node) Running() bool { return n.PID() != 0 }
+
+func (n *Node) start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("cluster: node %d already running", n.ID)
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	n.starts++
+	args := []string{
+		"-listen", n.listen,
+		"-advertise", n.proxy.Addr(),
+		"-data-dir", n.dataDir,
+		"-node-id", strconv.Itoa(n.ID),
+	}
+	if n.cfg.ArgsFor != nil {
+		args = append(args, n.cfg.ArgsFor(n)...)
+	}
+	cmd := exec.Command(n.cfg.Binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Pdeathsig: the broker dies with the test process even if the test is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	fmt.Fprintf(logf, "=== chaos: start %d of node %d at %s: %s %v\n", n.starts, n.ID, time.Now().UTC().Format(time.RFC3339Nano), n.cfg.Binary, args)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cluster: start node %d: %w", n.ID, err)
+	}
+	exited := make(chan struct{})
+	go func() { // ends when the process exits
+		_ = cmd.Wait() // the exit status is in the log; Kill and Stop expect non-zero
+		close(exited)
+	}()
+	n.cmd, n.exited, n.paused = cmd, exited, false
+	return n.waitReady(ctx, exited)
+}
+
+// waitReady waits until the broker's port accepts, the process exits, or the start
+// timeout passes.
+func (n *Node) waitReady(ctx context.Context, exited chan struct{}) error {
+	deadline := time.Now().Add(n.cfg.StartTimeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", n.listen, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("cluster: node %d exited while starting; see %s", n.ID, n.logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("cluster: node %d did not accept on %s within %v; see %s", n.ID, n.listen, n.cfg.StartTimeout, n.logPath)
+}
+
+// signal sends sig to the node's process; false when the node is down.
+func (n *Node) signal(sig syscall.Signal) (bool, error) {
+	if n.cmd == nil {
+		return false, nil
+	}
+	select {
+	case <-n.exited: // it died by itself: never signal a reaped (maybe reused) PID
+		n.cmd, n.paused = nil, false
+		return false, nil
+	default:
+	}
+	return true, syscall.Kill(n.cmd.Process.Pid, sig)
+}
+
+// Kill sends SIGKILL and waits for the process to exit. Killing a stopped node does
+// nothing.
+func (n *Node) Kill() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	up, err := n.signal(syscall.SIGKILL)
+	if !up {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: kill node %d: %w", n.ID, err)
+	}
+	<-n.exited
+	n.cmd, n.paused = nil, false
+	return nil
+}
+
+// Restart starts a stopped or killed node again on the same data dir and ports.
+func (n *Node) Restart(ctx context.Context) error { return n.start(ctx) }
+
+// Pause stops the process with SIGSTOP: its sockets stay open and it answers nothing.
+func (n *Node) Pause() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	up, err := n.signal(syscall.SIGSTOP)
+	if up && err == nil {
+		n.paused = true
+	}
+	return err
+}
+
+// Resume continues a paused process with SIGCONT.
+func (n *Node) Resume() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	up, err := n.signal(syscall.SIGCONT)
+	if up && err == nil {
+		n.paused = false
+	}
+	return err
+}
+
+// Paused says whether the node is paused.
+func (n *Node) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused
+}
+
+// Stop resumes the node if paused, sends SIGTERM, and SIGKILL after StopTimeout; it
+// waits for the process either way. Stopping a stopped node does nothing.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	if n.paused {
+		_, err := n.signal(syscall.SIGCONT)
+		errs = append(errs, err)
+	}
+	up, err := n.signal(syscall.SIGTERM)
+	if !up {
+		return nil
+	}
+	errs = append(errs, err)
+	select {
+	case <-n.exited:
+	case <-time.After(n.cfg.StopTimeout):
+		_, err := n.signal(syscall.SIGKILL)
+		errs = append(errs, err, fmt.Errorf("cluster: node %d ignored SIGTERM for %v; killed", n.ID, n.cfg.StopTimeout))
+		<-n.exited
+	}
+	n.cmd, n.paused = nil, false
+	return errors.Join(errs...)
+}
+
+// freePort asks the kernel for a free loopback port. Another process may take it before
+// the broker binds it; Start then fails and says so.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cluster: free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"chronik/chaos/proxy"
+)
+
+// TestKillRestartPause starts one real node, writes through its proxy, and checks the
+// record survives kill -9 and restart, that a paused node answers nothing, and that
+// nothing is left running.
+func TestKillRestartPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a real broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin, err := Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, err := Start(ctx, Config{Binary: bin, Dir: dir, Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Nodes()[0]
+	pid := n.PID()
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("process %d still exists after Close", pid)
+		}
+	}()
+
+	produce := func(v string) {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.AllowAutoTopicCreation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+		defer pcancel()
+		if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "t", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce %q: %v", v, err)
+		}
+	}
+	consume := func(want int) []string {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.ConsumeTopics("t"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var got []string
+		deadline := time.Now().Add(15 * time.Second)
+		for len(got) < want && time.Now().Before(deadline) {
+			fctx, fcancel := context.WithTimeout(ctx, time.Second)
+			fs := cl.PollFetches(fctx)
+			fcancel()
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		return got
+	}
+
+	produce("before-kill")
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if n.Running() {
+		t.Fatal("running after Kill")
+	}
+	if err := n.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produce("after-restart")
+	if got := consume(2); strings.Join(got, ",") != "before-kill,after-restart" {
+		t.Fatalf("read %q after kill and restart", got)
+	}
+
+	if err := n.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = cl.Ping(pctx)
+	pcancel()
+	cl.Close()
+	if err == nil {
+		t.Fatal("a paused node answered a ping")
+	}
+	if err := n.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	n.Proxy().SetFaults(proxy.Faults{Delay: 20 * time.Millisecond})
+	produce("after-resume")
+	c.HealNetwork()
+
+	logb, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(logb), "=== chaos: start") != 2 || !strings.Contains(string(logb), "advertised "+n.Addr()) {
+		t.Fatalf("node log lacks two start markers or the proxy as advertised address:\n%s", logb)
+	}
+}
