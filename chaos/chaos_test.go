@@ -1,0 +1,71 @@
+package chaos
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"chronik/chaos/cluster"
+)
+
+var (
+	flagSeed     = flag.Uint64("chaos.seed", 0, "seed of the fault schedule (0: $CHAOS_SEED, else the time)")
+	flagDuration = flag.Duration("chaos.duration", 0, "length of the fault schedule (0: the short run, 25s)")
+	flagNodes    = flag.Int("chaos.nodes", 1, "nodes in the cluster")
+	flagKeep     = flag.Bool("chaos.keep", false, "keep the run folder even when the run passes")
+)
+
+// shortDuration is the schedule of the run `make test` does: with start-up, recovery and
+// the final read, well under 60 s on a 2-core machine.
+const shortDuration = 25 * time.Second
+
+// seed is -chaos.seed, else $CHAOS_SEED, else the clock.
+func seed(t *testing.T) uint64 {
+	if *flagSeed != 0 {
+		return *flagSeed
+	}
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
+		}
+		return v
+	}
+	return uint64(time.Now().UnixNano()) % 1_000_000
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real brokers under faults; skipped with -short")
+	}
+	d := *flagDuration
+	if d == 0 {
+		d = shortDuration
+	}
+	s := seed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Minute)
+	defer cancel()
+	bin, err := cluster.Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig(s, d)
+	cfg.Nodes, cfg.Binary, cfg.Keep, cfg.Logf = *flagNodes, bin, *flagKeep, t.Logf
+	replay := "go test ./chaos -run 'TestChaos$' -count=1 -v -chaos.seed=" + strconv.FormatUint(s, 10) + " -chaos.duration=" + d.String()
+	t.Logf("seed %d; replay: %s", s, replay)
+	res, err := Run(ctx, cfg)
+	if res != nil {
+		t.Logf("schedule:\n%s", FormatSchedule(res.Schedule))
+		t.Logf("%s", res.Summary())
+	}
+	if err != nil || res.Failed() {
+		dir := ""
+		if res != nil {
+			dir = res.Dir
+		}
+		t.Fatalf("chaos run failed (seed %d): %v\nnode logs, history and report kept in %s\nreplay: %s", s, err, dir, replay)
+	}
+}

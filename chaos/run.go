@@ -1,0 +1,287 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"chronik/chaos/cluster"
+	"chronik/internal/loadrec"
+)
+
+// Bounds of a run's phases after the faults.
+const (
+	stopTimeout  = 30 * time.Second // for the writers to return after the workload stops
+	readTimeout  = 60 * time.Second // for the final read of every partition
+	topicTimeout = 20 * time.Second // for the topic to be created at the start
+)
+
+// Config describes one chaos run.
+type Config struct {
+	// Seed seeds the fault schedule and the proxies' jitter.
+	Seed uint64
+	// Duration is the span of the fault schedule.
+	Duration time.Duration
+	// Nodes, Partitions and Writers size the cluster and the workload.
+	Nodes, Partitions, Writers int
+	// ValueBytes is the size of each record value (at least loadrec.HeaderBytes).
+	ValueBytes int
+	// MaxOpsPerWriter bounds each writer's writes.
+	MaxOpsPerWriter int
+	// RecordTimeout is franz-go's RecordDeliveryTimeout for the writers.
+	RecordTimeout time.Duration
+	// Recovery is how long every writer has, after the faults heal, to get a write
+	// acknowledged.
+	Recovery time.Duration
+	// Schedule shapes the faults; its Duration and Nodes are set from the fields above.
+	Schedule ScheduleConfig
+	// Binary is the chronik executable (cluster.Build).
+	Binary string
+	// OutDir is the parent of the run folder.
+	OutDir string
+	// Keep keeps the run folder even when the run passes.
+	Keep bool
+	// Logf receives progress lines (may be nil).
+	Logf func(format string, args ...any)
+}
+
+// DefaultConfig is a run of d with seed: one node, three partitions, four writers.
+func DefaultConfig(seed uint64, d time.Duration) Config {
+	return Config{
+		Seed: seed, Duration: d,
+		Nodes: 1, Partitions: 3, Writers: 4,
+		ValueBytes: 200, MaxOpsPerWriter: 200_000,
+		RecordTimeout: 20 * time.Second,
+		Recovery:      20 * time.Second,
+		Schedule: ScheduleConfig{
+			MinGap: 500 * time.Millisecond, MaxGap: 2 * time.Second,
+			MinLength: 500 * time.Millisecond, MaxLength: 4 * time.Second,
+			MaxFaults: 1000,
+		},
+		OutDir: "out",
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Duration <= 0, c.Nodes < 1, c.Partitions < 1, c.Writers < 1, c.MaxOpsPerWriter < 1:
+		return fmt.Errorf("chaos: bad config %+v", *c)
+	case c.ValueBytes < loadrec.HeaderBytes || c.ValueBytes > loadrec.MaxBytes:
+		return fmt.Errorf("chaos: ValueBytes %d outside [%d, %d]", c.ValueBytes, loadrec.HeaderBytes, loadrec.MaxBytes)
+	case c.Binary == "" || c.OutDir == "":
+		return errors.New("chaos: config needs Binary and OutDir")
+	}
+	c.Schedule.Duration, c.Schedule.Nodes = c.Duration, c.Nodes
+	return nil
+}
+
+// Result is what a run did and found.
+type Result struct {
+	// Dir is the run folder (removed after a passing run unless Config.Keep).
+	Dir string
+	// Schedule is the fault schedule drawn from the seed.
+	Schedule []Fault
+	// Outcomes tallies the writes by outcome.
+	Outcomes map[Outcome]int
+	// Records is the length of the final log, summed over partitions.
+	Records int
+	// Report is the checks' verdict (nil when the run could not get that far).
+	Report *Report
+}
+
+// Failed says whether the run found a violation.
+func (r *Result) Failed() bool { return r.Report == nil || !r.Report.OK() }
+
+// Run runs one chaos run: it starts the cluster, runs the workload through the fault
+// schedule, heals every fault, checks that every writer makes progress again, stops the
+// workload, reads every partition back and checks the history. The returned error is a
+// harness failure (the cluster would not start, a node would not restart, the final
+// read failed); violations are in Result.Report. The run folder holds the node logs,
+// events.log, schedule.txt, ops.jsonl, final.txt, tail.txt, report.txt and porcupine
+// visualizations of failing partitions.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.OutDir, fmt.Sprintf("seed-%d-%s", cfg.Seed, time.Now().UTC().Format("20060102T150405")))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	res = &Result{Dir: dir, Schedule: DrawSchedule(cfg.Seed, cfg.Schedule)}
+	ev, err := newEventLog(filepath.Join(dir, "events.log"), cfg.Logf)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if werr := os.WriteFile(filepath.Join(dir, "schedule.txt"), []byte(FormatSchedule(res.Schedule)), 0o644); err == nil {
+			err = werr
+		}
+		if res.Report != nil {
+			if werr := os.WriteFile(filepath.Join(dir, "report.txt"), []byte(res.Summary()), 0o644); err == nil {
+				err = werr
+			}
+		}
+		if cerr := ev.close(); err == nil {
+			err = cerr
+		}
+		if err == nil && !res.Failed() && !cfg.Keep {
+			err = os.RemoveAll(dir)
+		}
+	}()
+
+	cl, err := cluster.Start(ctx, cluster.Config{Binary: cfg.Binary, Dir: dir, Nodes: cfg.Nodes, Seed: cfg.Seed})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if cerr := cl.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	ev.logf("cluster of %d up in %s; clients use %v", cfg.Nodes, dir, cl.Bootstrap())
+
+	start := time.Now()
+	hist := NewHistory(start)
+	w := &workload{cfg: &cfg, hist: hist, topic: "chaos", seeds: cl.Bootstrap(), runID: uint32(cfg.Seed) ^ uint32(start.Unix())}
+	if err := w.createTopic(ctx, topicTimeout); err != nil {
+		return res, err
+	}
+	stop := w.start(ctx)
+	ev.start = start
+	serr := runSchedule(ctx, cl, start, res.Schedule, ev.logf)
+	healed := time.Now()
+	herr := healAll(ctx, cl, ev.logf)
+	report := &Report{}
+	if serr == nil && herr == nil {
+		waitProgress(ctx, hist, cfg.Writers, healed, cfg.Recovery, report)
+	}
+	werr := stop(stopTimeout)
+	ev.logf("workload stopped: %v (stop error: %v)", hist.Counts(), werr)
+	if serr != nil || herr != nil {
+		return res, errors.Join(serr, herr)
+	}
+
+	final, rerr := w.readAll(ctx, readTimeout)
+	if rerr != nil {
+		return res, rerr
+	}
+	for _, rs := range final {
+		res.Records += len(rs)
+	}
+	ops := hist.Ops()
+	res.Outcomes = hist.Counts()
+	chk := Check(ops, final, hist.TailReads(), dir)
+	chk.Violations = append(report.Violations, chk.Violations...)
+	for k, n := range report.Counts {
+		if chk.Counts == nil {
+			chk.Counts = map[string]int{}
+		}
+		chk.Counts[k] += n
+	}
+	if res.Outcomes[Acked] == 0 {
+		chk.violate("no-acks", -1, "no write was acknowledged in the whole run")
+	}
+	res.Report = chk
+	if err := hist.WriteFiles(dir, final); err != nil {
+		return res, err
+	}
+	ev.logf("checked: %d records, outcomes %v, %d violations", res.Records, res.Outcomes, len(chk.Violations))
+	return res, werr
+}
+
+// healAll removes every proxy fault, resumes paused nodes and restarts stopped ones.
+func healAll(ctx context.Context, c *cluster.Cluster, logf func(string, ...any)) error {
+	c.HealNetwork()
+	var errs []error
+	for _, n := range c.Nodes() {
+		if n.Paused() {
+			errs = append(errs, n.Resume())
+		}
+		if !n.Running() {
+			errs = append(errs, n.Restart(ctx))
+		}
+	}
+	logf("healed everything")
+	return errors.Join(errs...)
+}
+
+// waitProgress waits until every writer has had a write acknowledged that it called after
+// healed, for at most recovery, and reports each writer that has not.
+func waitProgress(ctx context.Context, h *History, writers int, healed time.Time, recovery time.Duration, r *Report) {
+	deadline := healed.Add(recovery)
+	for {
+		var stuck []int
+		for i := range writers {
+			if !h.AckedSince(i, healed) {
+				stuck = append(stuck, i)
+			}
+		}
+		if len(stuck) == 0 {
+			return
+		}
+		if !time.Now().Before(deadline) || !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			r.violate("no-progress", -1, "writers %v had no write acknowledged within %v after the faults healed", stuck, recovery)
+			return
+		}
+	}
+}
+
+// Summary describes the result in a few lines.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "faults: %d; writes: %v; final log: %d records\n", len(r.Schedule), r.Outcomes, r.Records)
+	if r.Report == nil {
+		b.WriteString("not checked\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "unknown writes resolved as written: %d; linearizability unknown: %v\n", r.Report.Resolved, r.Report.LinearizabilityUnknown)
+	kinds := make([]string, 0, len(r.Report.Counts))
+	for k := range r.Report.Counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "violation %s: %d\n", k, r.Report.Counts[k])
+	}
+	for _, v := range r.Report.Violations {
+		fmt.Fprintf(&b, "  %v\n", v)
+	}
+	for _, v := range r.Report.Visualizations {
+		fmt.Fprintf(&b, "visualization: %s\n", v)
+	}
+	return b.String()
+}
+
+// eventLog writes timestamped lines to a file and to an optional logf.
+type eventLog struct {
+	mu    sync.Mutex
+	f     *os.File
+	start time.Time
+	echo  func(string, ...any)
+}
+
+func newEventLog(path string, echo func(string, ...any)) (*eventLog, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &eventLog{f: f, start: time.Now(), echo: echo}, nil
+}
+
+func (e *eventLog) logf(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	line := fmt.Sprintf("%9.3fs %s", time.Since(e.start).Seconds(), fmt.Sprintf(format, args...))
+	fmt.Fprintln(e.f, line)
+	if e.echo != nil {
+		e.echo("%s", line)
+	}
+}
+
+func (e *eventLog) close() error { return e.f.Close() }
