@@ -1,0 +1,488 @@
+package net
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	gonet "net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// peer is the outbound side of one other node: its queue and its writer goroutine.
+type peer struct {
+	id   NodeID
+	addr string
+	t    *PeerTransport
+	wake chan struct{} // capacity 1: something was queued
+	rng  *rand.Rand    // owned by the writer goroutine
+
+	mu sync.Mutex
+	// queue holds messages not yet taken by the writer; guarded by mu.
+	// Invariant: len(queue) <= MaxQueuedMessages, queueBytes <= MaxQueuedBytes.
+	queue      []GroupMessage
+	queueBytes int
+	// spare is the writer's previous queue, cleared, for reuse; guarded by mu.
+	spare []GroupMessage
+
+	connected atomic.Bool // a handshaken connection is up
+
+	// Counters (PeerStats).
+	sent, sentBytes, frames, droppedFull, droppedDown, tooLarge, dials, connects atomic.Uint64
+}
+
+func newPeer(t *PeerTransport, id NodeID, addr string) *peer {
+	return &peer{
+		id:   id,
+		addr: addr,
+		t:    t,
+		wake: make(chan struct{}, 1),
+		rng:  rand.New(rand.NewPCG(t.cfg.JitterSeed, uint64(id))),
+	}
+}
+
+// queuedBytes approximates the encoded size of m without encoding it: the entries' and
+// the context's data plus a fixed overhead per message and per entry.
+func queuedBytes(m *GroupMessage) int {
+	n := 64 + len(m.Msg.Context)
+	for i := range m.Msg.Entries {
+		n += 24 + len(m.Msg.Entries[i].Data)
+	}
+	if m.Msg.Snapshot != nil {
+		n += len(m.Msg.Snapshot.Data)
+	}
+	return n
+}
+
+func (p *peer) enqueue(msgs []GroupMessage) int {
+	cfg := &p.t.cfg
+	p.mu.Lock()
+	n := 0
+	for ; n < len(msgs); n++ {
+		size := queuedBytes(&msgs[n])
+		if len(p.queue) >= cfg.MaxQueuedMessages || p.queueBytes+size > cfg.MaxQueuedBytes {
+			break
+		}
+		if p.queue == nil && p.spare != nil {
+			p.queue, p.spare = p.spare, nil
+		}
+		p.queue = append(p.queue, msgs[n])
+		p.queueBytes += size
+	}
+	p.mu.Unlock()
+	if dropped := len(msgs) - n; dropped > 0 {
+		p.droppedFull.Add(uint64(dropped))
+	}
+	if n > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// take removes everything queued.
+func (p *peer) take() []GroupMessage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queue
+	p.queue, p.queueBytes = nil, 0
+	return q
+}
+
+// giveBack keeps q's array for the next queue, unless it is large.
+func (p *peer) giveBack(q []GroupMessage) {
+	clear(q) // let the entries go
+	if cap(q) > 4096 {
+		return
+	}
+	p.mu.Lock()
+	p.spare = q[:0]
+	p.mu.Unlock()
+}
+
+// discard drops everything queued and counts it.
+func (p *peer) discard() {
+	q := p.take()
+	p.droppedDown.Add(uint64(len(q)))
+	p.giveBack(q)
+}
+
+func (p *peer) stats() PeerStats {
+	p.mu.Lock()
+	queued := len(p.queue)
+	p.mu.Unlock()
+	return PeerStats{
+		Peer: p.id, Connected: p.connected.Load(), Queued: queued,
+		Sent: p.sent.Load(), SentBytes: p.sentBytes.Load(), Frames: p.frames.Load(),
+		DroppedFull: p.droppedFull.Load(), DroppedDown: p.droppedDown.Load(),
+		TooLarge: p.tooLarge.Load(), Dials: p.dials.Load(), Connects: p.connects.Load(),
+	}
+}
+
+// run is the writer goroutine: connect, stream, and again after a backoff, until Close.
+func (p *peer) run() {
+	defer p.t.wg.Done()
+	failures := 0
+	for {
+		nc, err := p.connect()
+		if err != nil {
+			if p.t.ctx.Err() != nil {
+				return
+			}
+			p.t.cfg.logf("peer %d at %s: %v", p.id, p.addr, err)
+			p.discard()
+			if !p.sleep(backoff(failures, p.rng)) {
+				return
+			}
+			failures++
+			continue
+		}
+		failures = 0
+		p.connects.Add(1)
+		p.connected.Store(true)
+		err = p.stream(nc)
+		p.connected.Store(false)
+		p.t.untrack(nc)
+		if p.t.ctx.Err() != nil {
+			return
+		}
+		p.t.cfg.logf("peer %d at %s: connection lost: %v", p.id, p.addr, err)
+		p.discard()
+	}
+}
+
+// backoff is the wait before attempt failures+1: drawn in [d/2, d] where d doubles from
+// PeerBackoffMin and is capped at PeerBackoffMax.
+func backoff(failures int, rng *rand.Rand) time.Duration {
+	d := PeerBackoffMax
+	if failures < 30 {
+		d = min(PeerBackoffMin<<failures, PeerBackoffMax)
+	}
+	return d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
+}
+
+// sleep waits d; false if the transport closed first.
+func (p *peer) sleep(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-p.t.closing:
+		return false
+	}
+}
+
+// connect dials the peer and shakes hands.
+func (p *peer) connect() (gonet.Conn, error) {
+	p.dials.Add(1)
+	cfg := &p.t.cfg
+	deadline := time.Now().Add(PeerHandshakeTimeout)
+	var nc gonet.Conn
+	var err error
+	if cfg.Dial != nil {
+		nc, err = cfg.Dial(p.t.ctx, p.addr)
+	} else {
+		d := gonet.Dialer{Deadline: deadline}
+		nc, err = d.DialContext(p.t.ctx, "tcp", p.addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*gonet.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if cfg.ClientTLS != nil {
+		nc = tls.Client(nc, cfg.ClientTLS)
+	}
+	if !p.t.track(nc) {
+		return nil, ErrPeerClosed
+	}
+	if err := p.handshake(nc, deadline); err != nil {
+		p.t.untrack(nc)
+		return nil, err
+	}
+	return nc, nil
+}
+
+func (p *peer) handshake(nc gonet.Conn, deadline time.Time) error {
+	cfg := &p.t.cfg
+	if err := nc.SetDeadline(deadline); err != nil {
+		return err
+	}
+	if _, err := nc.Write(appendHello(nil, frameHello, hello{from: cfg.ID, to: p.id, clusterID: cfg.ClusterID})); err != nil {
+		return err
+	}
+	body, err := readFrame(nc, nil, 1024)
+	if err != nil {
+		return err
+	}
+	h, err := parseHello(body, frameAck)
+	if err != nil {
+		return err
+	}
+	if h.from != p.id || h.to != cfg.ID || h.clusterID != cfg.ClusterID {
+		return fmt.Errorf("net: peer answered as node %d to node %d of cluster %q, want node %d to node %d of cluster %q",
+			h.from, h.to, h.clusterID, p.id, cfg.ID, cfg.ClusterID)
+	}
+	return nc.SetDeadline(time.Time{})
+}
+
+// stream writes queued messages to nc until a write fails, the peer closes, or the
+// transport closes. A watcher goroutine reads nc: the peer sends nothing after its ack,
+// so a read returns only when the connection ends, and then it wakes the writer at once.
+func (p *peer) stream(nc gonet.Conn) error {
+	dead := make(chan struct{})
+	var watchErr error
+	go func() {
+		var b [1]byte
+		_, err := nc.Read(b[:])
+		if err == nil {
+			err = errors.New("unexpected data from peer")
+		}
+		watchErr = err
+		close(dead)
+		nc.Close()
+	}()
+	defer func() { nc.Close(); <-dead }()
+	var buf []byte
+	for {
+		select {
+		case <-p.wake:
+		case <-dead:
+			return watchErr
+		case <-p.t.closing:
+			return ErrPeerClosed
+		}
+		q := p.take()
+		var err error
+		buf, err = p.writeAll(nc, buf[:0], q)
+		p.giveBack(q)
+		if cap(buf) > maxPeerBufBytes {
+			buf = nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// writeAll encodes q into batch frames of at most MaxFrameBytes and writes them, one
+// write per MaxFrameBytes of frames. It returns buf for reuse.
+func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, error) {
+	cfg := &p.t.cfg
+	from, to := cfg.ID, p.id
+	count, pending := 0, 0 // messages in the open frame; in closed frames not yet written
+	write := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := nc.SetWriteDeadline(time.Now().Add(PeerWriteTimeout)); err != nil {
+			p.droppedDown.Add(uint64(pending))
+			return err
+		}
+		if _, err := nc.Write(buf); err != nil {
+			p.droppedDown.Add(uint64(pending))
+			return err
+		}
+		p.sent.Add(uint64(pending))
+		p.sentBytes.Add(uint64(len(buf)))
+		pending, buf = 0, buf[:0]
+		return nil
+	}
+	buf, at := appendBatchStart(buf, from)
+	closeFrame := func() {
+		if count == 0 {
+			buf = buf[:at]
+			return
+		}
+		finishBatch(buf, at, count)
+		p.frames.Add(1)
+		pending, count = pending+count, 0
+	}
+	for i := range q {
+		gm := &q[i]
+		need := entryMaxBytes(gm)
+		if need > cfg.MaxFrameBytes-batchHeaderMaxBytes {
+			p.tooLarge.Add(1)
+			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
+			continue
+		}
+		if count > 0 && len(buf)-at+need > cfg.MaxFrameBytes {
+			closeFrame()
+			if len(buf) >= cfg.MaxFrameBytes {
+				if err := write(); err != nil {
+					return buf, err
+				}
+			}
+			buf, at = appendBatchStart(buf, from)
+		}
+		var err error
+		if buf, err = appendEntry(buf, from, to, gm); err != nil {
+			p.tooLarge.Add(1)
+			cfg.logf("peer %d: group %d: %v", p.id, gm.Group, err)
+			continue
+		}
+		count++
+	}
+	closeFrame()
+	return buf, write()
+}
+
+// readFrame reads one frame of at most maxBytes into buf (reused when large enough) and
+// returns its body.
+func readFrame(r io.Reader, buf []byte, maxBytes int) ([]byte, error) {
+	var prefix [4]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(prefix[:])
+	if size < 2 || uint64(size) > uint64(maxBytes) {
+		return nil, frameErr("frame of %d bytes, limit %d", size, maxBytes)
+	}
+	if cap(buf) < int(size) {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// accept takes inbound connections until the listener closes.
+func (t *PeerTransport) accept(ln gonet.Listener) {
+	defer t.wg.Done()
+	var tempDelay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			var ne gonet.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				if !sleepOrClose(t.closing, tempDelay) {
+					return
+				}
+				continue
+			}
+			t.cfg.logf("peer listener: %v", err)
+			return
+		}
+		tempDelay = 0
+		if tc, ok := nc.(*gonet.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		if !t.track(nc) {
+			return
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer t.untrack(nc)
+			t.serveInbound(nc)
+		}()
+	}
+}
+
+func sleepOrClose(closing <-chan struct{}, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-closing:
+		return false
+	}
+}
+
+// serveInbound checks the handshake, then decodes frames and delivers them until the
+// connection ends or sends something malformed.
+func (t *PeerTransport) serveInbound(nc gonet.Conn) {
+	from, err := t.acceptHello(nc)
+	if err != nil {
+		t.cfg.logf("peer connection from %s: %v", nc.RemoteAddr(), err)
+		return
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	var buf []byte
+	for {
+		body, err := readFrame(br, buf, t.cfg.MaxFrameBytes)
+		if err != nil {
+			if errors.Is(err, ErrPeerFrame) {
+				t.decodeErrors.Add(1)
+				t.cfg.logf("peer %d at %s: %v", from, nc.RemoteAddr(), err)
+			}
+			return // EOF, reset, Close: the connection is over
+		}
+		msgs, err := decodeBatch(body, from, t.cfg.ID, nil)
+		if err != nil {
+			t.decodeErrors.Add(1)
+			t.cfg.logf("peer %d at %s: %v", from, nc.RemoteAddr(), err)
+			return
+		}
+		if cap(body) <= maxPeerBufBytes {
+			buf = body // entries were copied out by Unmarshal
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if !t.deliver(PeerBatch{From: from, Msgs: msgs}) {
+			if t.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		t.received.Add(uint64(len(msgs)))
+		t.receivedBatches.Add(1)
+	}
+}
+
+// acceptHello reads the dialer's hello, checks it and answers with an ack or a reject.
+func (t *PeerTransport) acceptHello(nc gonet.Conn) (NodeID, error) {
+	if err := nc.SetDeadline(time.Now().Add(PeerHandshakeTimeout)); err != nil {
+		return 0, err
+	}
+	body, err := readFrame(nc, nil, 1024)
+	if err != nil {
+		if errors.Is(err, ErrPeerFrame) {
+			t.decodeErrors.Add(1)
+		}
+		return 0, err
+	}
+	h, err := parseHello(body, frameHello)
+	if err == nil {
+		err = t.checkHello(h)
+	}
+	if err != nil {
+		t.rejected.Add(1)
+		nc.Write(appendReject(nil, err.Error())) // best effort: the connection ends anyway
+		return 0, err
+	}
+	ack := appendHello(nil, frameAck, hello{from: t.cfg.ID, to: h.from, clusterID: t.cfg.ClusterID})
+	if _, err := nc.Write(ack); err != nil {
+		return 0, err
+	}
+	return h.from, nc.SetDeadline(time.Time{})
+}
+
+func (t *PeerTransport) checkHello(h hello) error {
+	switch {
+	case h.clusterID != t.cfg.ClusterID:
+		return fmt.Errorf("cluster id %q, this node is in %q", h.clusterID, t.cfg.ClusterID)
+	case h.to != t.cfg.ID:
+		return fmt.Errorf("dialed node %d, this is node %d", h.to, t.cfg.ID)
+	case h.from == 0 || h.from == t.cfg.ID:
+		return fmt.Errorf("bad sender node id %d", h.from)
+	}
+	return nil
+}
