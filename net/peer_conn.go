@@ -274,8 +274,9 @@ func (p *peer) stream(nc gonet.Conn) error {
 	}
 }
 
-// writeAll encodes q into batch frames of at most MaxFrameBytes and writes them, one
-// write per MaxFrameBytes of frames. It returns buf for reuse.
+// writeAll encodes q into batch frames and writes them. A frame closes, and is written,
+// once it holds peerFrameTargetBytes (a larger message travels alone, up to
+// MaxFrameBytes), so both ends reuse their buffers. It returns buf for reuse.
 func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, error) {
 	cfg := &p.t.cfg
 	from, to := cfg.ID, p.id
@@ -297,6 +298,7 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 		pending, buf = 0, buf[:0]
 		return nil
 	}
+	target := min(cfg.MaxFrameBytes, peerFrameTargetBytes)
 	buf, at := appendBatchStart(buf, from)
 	closeFrame := func() {
 		if count == 0 {
@@ -315,9 +317,9 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
 			continue
 		}
-		if count > 0 && len(buf)-at+need > cfg.MaxFrameBytes {
+		if count > 0 && len(buf)-at+need > target {
 			closeFrame()
-			if len(buf) >= cfg.MaxFrameBytes {
+			if len(buf) >= target {
 				if err := write(); err != nil {
 					return buf, err
 				}
