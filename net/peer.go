@@ -78,6 +78,8 @@ const (
 	// PeerBackoffMin up to PeerBackoffMax, and each wait is drawn uniformly in [d/2, d].
 	PeerBackoffMin = 50 * time.Millisecond
 	PeerBackoffMax = 5 * time.Second
+	// peerHealthyAfter is how long a connection must last for the backoff to start over.
+	peerHealthyAfter = time.Second
 	// peerFrameTargetBytes is the size at which a batch frame is closed and written.
 	peerFrameTargetBytes = 256 << 10
 	// maxPeerBufBytes is the largest buffer a connection keeps between frames.

@@ -126,35 +126,38 @@ func (p *peer) stats() PeerStats {
 	}
 }
 
-// run is the writer goroutine: connect, stream, and again after a backoff, until Close.
+// run is the writer goroutine: connect, stream, and again until Close. A failed dial, or
+// a connection that ended within peerHealthyAfter, waits a backoff before the next dial;
+// a connection that was up longer redials at once.
 func (p *peer) run() {
 	defer p.t.wg.Done()
 	failures := 0
 	for {
 		nc, err := p.connect()
-		if err != nil {
-			if p.t.ctx.Err() != nil {
-				return
+		if err == nil {
+			p.connects.Add(1)
+			up := time.Now()
+			p.connected.Store(true)
+			err = p.stream(nc)
+			p.connected.Store(false)
+			p.t.untrack(nc)
+			if time.Since(up) >= peerHealthyAfter {
+				failures = 0
 			}
-			p.t.cfg.logf("peer %d at %s: %v", p.id, p.addr, err)
-			p.discard()
-			if !p.sleep(backoff(failures, p.rng)) {
-				return
-			}
-			failures++
-			continue
 		}
-		failures = 0
-		p.connects.Add(1)
-		p.connected.Store(true)
-		err = p.stream(nc)
-		p.connected.Store(false)
-		p.t.untrack(nc)
 		if p.t.ctx.Err() != nil {
 			return
 		}
-		p.t.cfg.logf("peer %d at %s: connection lost: %v", p.id, p.addr, err)
+		p.t.cfg.logf("peer %d at %s: %v", p.id, p.addr, err)
 		p.discard()
+		if failures == 0 && nc != nil {
+			failures = 1 // a healthy connection ended: redial now, back off if that fails
+			continue
+		}
+		if !p.sleep(backoff(failures, p.rng)) {
+			return
+		}
+		failures++
 	}
 }
 

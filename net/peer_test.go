@@ -14,6 +14,7 @@ import (
 	gonet "net"
 	"reflect"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -634,4 +635,43 @@ func BenchmarkPeerHeartbeats(b *testing.B) {
 	b.StopTimer()
 	s := c.trs[1].Stats().Peers[0]
 	b.ReportMetric(float64(s.SentBytes)/float64(s.Sent), "wire-B/heartbeat")
+}
+
+// TestPeerFlappingPeerBacksOff: a peer that completes the handshake and hangs up at once
+// is redialed with a growing backoff, not in a loop.
+func TestPeerFlappingPeerBacksOff(t *testing.T) {
+	flap := listenLocal(t, "127.0.0.1:0")
+	defer flap.Close()
+	var accepted sync.WaitGroup
+	accepted.Add(1)
+	go func() {
+		defer accepted.Done()
+		for range 1000 {
+			nc, err := flap.Accept()
+			if err != nil {
+				return
+			}
+			nc.SetDeadline(time.Now().Add(testWait))
+			if body, err := readFrame(nc, nil, 1024); err == nil {
+				if h, err := parseHello(body, frameHello); err == nil {
+					nc.Write(appendHello(nil, frameAck, hello{from: h.to, to: h.from, clusterID: h.clusterID}))
+				}
+			}
+			nc.Close()
+		}
+	}()
+	tr, err := NewPeerTransport(PeerConfig{ID: 1, ClusterID: "c", Peers: map[NodeID]string{2: flap.Addr().String()},
+		Listener: listenLocal(t, "127.0.0.1:0"), JitterSeed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	s := tr.Stats().Peers[0]
+	tr.Close()
+	flap.Close()
+	accepted.Wait()
+	// Waits of at least 25, 50, 100, 200, 400 ms: at most 6 connections in a second.
+	if s.Connects < 2 || s.Connects > 7 {
+		t.Fatalf("%d connections in a second to a flapping peer: %+v", s.Connects, s)
+	}
 }
