@@ -49,6 +49,7 @@
 package producer
 
 import (
+	"container/heap"
 	"errors"
 	"sort"
 
@@ -89,17 +90,24 @@ type batch struct {
 }
 
 type entry struct {
+	id    int64
 	epoch int16
 	// lastTimestamp is the MaxTimestamp (ms) of the last batch appended, in log time.
 	lastTimestamp int64
 	// batches is a ring of the last batches written, oldest first.
 	// Invariant: 1 <= len(batches) <= MaxCachedBatches.
 	batches []batch
+	// age is the entry's index in State.byAge.
+	age int
 }
 
 // State is one partition's producer state. The zero value is not usable; call New.
 type State struct {
 	byID map[int64]*entry
+	// byAge holds the entries of byID as a min-heap ordered by (lastTimestamp, id), so that
+	// eviction and expiry find the oldest producer without a scan.
+	// Invariant: len(byAge) == len(byID); byAge[e.age] == e for every e in byID.
+	byAge ageHeap
 	// maxProducers is MaxProducers except in tests.
 	// Invariant: len(byID) <= maxProducers.
 	maxProducers int
@@ -121,8 +129,11 @@ func (s *State) Len() int { return len(s.byID) }
 // Clone returns a deep copy of s; the two share nothing.
 func (s *State) Clone() *State {
 	c := newLimited(s.maxProducers)
-	for id, e := range s.byID {
-		c.byID[id] = e.clone()
+	c.byAge = make(ageHeap, len(s.byAge))
+	for i, e := range s.byAge {
+		ce := e.clone()
+		c.byAge[i] = ce
+		c.byID[ce.id] = ce
 	}
 	return c
 }
@@ -182,12 +193,16 @@ func (s *State) Append(h record.Header) {
 		return
 	}
 	e, ok := s.byID[h.ProducerID]
-	if !ok && len(s.byID) >= s.maxProducers {
-		s.evictOldest()
-	}
-	if !ok || h.ProducerEpoch > e.epoch {
-		e = &entry{epoch: h.ProducerEpoch, batches: make([]batch, 0, MaxCachedBatches)}
+	switch {
+	case !ok:
+		if len(s.byID) >= s.maxProducers {
+			s.evictOldest()
+		}
+		e = &entry{id: h.ProducerID, epoch: h.ProducerEpoch, lastTimestamp: h.MaxTimestamp, batches: make([]batch, 0, MaxCachedBatches)}
 		s.byID[h.ProducerID] = e
+		heap.Push(&s.byAge, e)
+	case h.ProducerEpoch > e.epoch:
+		e.epoch, e.batches = h.ProducerEpoch, e.batches[:0]
 	}
 	if len(e.batches) == MaxCachedBatches {
 		copy(e.batches, e.batches[1:])
@@ -199,7 +214,10 @@ func (s *State) Append(h record.Header) {
 		firstOffset: h.BaseOffset,
 		lastOffset:  h.LastOffset(),
 	})
-	e.lastTimestamp = h.MaxTimestamp
+	if e.lastTimestamp != h.MaxTimestamp {
+		e.lastTimestamp = h.MaxTimestamp
+		heap.Fix(&s.byAge, e.age)
+	}
 }
 
 // Producer is one producer's state, for inspection and tests.

@@ -77,6 +77,9 @@ func TestSnapshotProperty(t *testing.T) {
 			h := genHeader(t, s, end)
 			s.Append(h)
 			end = h.LastOffset() + 1
+			if err := checkInvariants(s); err != nil {
+				t.Fatal(err)
+			}
 		}
 		b, err := s.MarshalBinary()
 		if err != nil {
@@ -86,8 +89,11 @@ func TestSnapshotProperty(t *testing.T) {
 		if err := d.UnmarshalBinary(b); err != nil {
 			t.Fatalf("decode: %v", err)
 		}
+		if err := checkInvariants(d); err != nil {
+			t.Fatalf("decoded: %v", err)
+		}
 		c := s.Clone()
-		if !reflect.DeepEqual(s, d) || !reflect.DeepEqual(s, c) {
+		if !equalStates(s, d) || !equalStates(s, c) {
 			t.Fatalf("decoded or cloned state differs:\n%+v\n%+v\n%+v", s.Producers(), d.Producers(), c.Producers())
 		}
 		if def, err := Decode(b); err != nil || !reflect.DeepEqual(def.Producers(), s.Producers()) {
@@ -121,7 +127,7 @@ func TestSnapshotProperty(t *testing.T) {
 		}
 		want, _ := s.MarshalBinary()
 		for _, o := range states[1:] {
-			if !reflect.DeepEqual(s, o) {
+			if !equalStates(s, o) || checkInvariants(o) != nil {
 				t.Fatalf("states diverged:\n%+v\n%+v", s.Producers(), o.Producers())
 			}
 			if got, _ := o.MarshalBinary(); !bytes.Equal(got, want) {
@@ -208,10 +214,10 @@ func TestPendingProperty(t *testing.T) {
 				p.Append(h)
 				log = append(log, h)
 			}
-			if got, want := p.Committed(), fold(limit, committed, nil); !reflect.DeepEqual(got, want) {
+			if got, want := p.Committed(), fold(limit, committed, nil); !equalStates(got, want) || checkInvariants(got) != nil {
 				t.Fatalf("committed state %+v, rebuilt %+v", got.Producers(), want.Producers())
 			}
-			if got, want := p.View(), fold(limit, committed, log[ncommitted:]); !reflect.DeepEqual(got, want) {
+			if got, want := p.View(), fold(limit, committed, log[ncommitted:]); !equalStates(got, want) || checkInvariants(got) != nil {
 				t.Fatalf("view %+v, rebuilt %+v", got.Producers(), want.Producers())
 			}
 		}

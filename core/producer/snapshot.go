@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,11 +84,16 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	if s.maxProducers == 0 {
 		s.maxProducers = MaxProducers
 	}
-	byID, err := decode(b, s.maxProducers)
+	byAge, err := decode(b, s.maxProducers)
 	if err != nil {
 		return err
 	}
-	s.byID = byID
+	s.byID = make(map[int64]*entry, len(byAge))
+	for _, e := range byAge {
+		s.byID[e.id] = e
+	}
+	heap.Init(&byAge)
+	s.byAge = byAge
 	return nil
 }
 
@@ -100,7 +106,8 @@ func Decode(b []byte) (*State, error) {
 	return s, nil
 }
 
-func decode(b []byte, maxProducers int) (map[int64]*entry, error) {
+// decode returns the entries encoded in b, in id order, their age set to their index.
+func decode(b []byte, maxProducers int) (ageHeap, error) {
 	if len(b) < snapshotMinLength {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
 	}
@@ -119,7 +126,7 @@ func decode(b []byte, maxProducers int) (map[int64]*entry, error) {
 	if uint64(len(r)) < uint64(count)*(snapshotEntryLen+snapshotBatchLen) {
 		return nil, fmt.Errorf("%w: %d producers in %d bytes", ErrCorrupt, count, len(r))
 	}
-	byID := make(map[int64]*entry, count)
+	entries := make(ageHeap, 0, count)
 	prev := int64(-1)
 	for i := uint32(0); i < count; i++ {
 		if len(r) < snapshotEntryLen {
@@ -127,6 +134,8 @@ func decode(b []byte, maxProducers int) (map[int64]*entry, error) {
 		}
 		id := int64(binary.BigEndian.Uint64(r))
 		e := &entry{
+			id:            id,
+			age:           len(entries),
 			epoch:         int16(binary.BigEndian.Uint16(r[8:])),
 			lastTimestamp: int64(binary.BigEndian.Uint64(r[10:])),
 		}
@@ -151,11 +160,11 @@ func decode(b []byte, maxProducers int) (map[int64]*entry, error) {
 			}
 			r = r[snapshotBatchLen:]
 		}
-		byID[id] = e
+		entries = append(entries, e)
 		prev = id
 	}
 	if len(r) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after %d producers", ErrCorrupt, len(r), count)
 	}
-	return byID, nil
+	return entries, nil
 }

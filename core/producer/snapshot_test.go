@@ -111,8 +111,8 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", b, again)
 		}
-		if s.Len() > MaxProducers {
-			t.Fatalf("%d producers", s.Len())
+		if err := checkInvariants(s); err != nil {
+			t.Fatal(err)
 		}
 		for _, p := range s.Producers() {
 			h := record.Header{ProducerID: p.ID, ProducerEpoch: p.Epoch, BaseSequence: nextSequence(p.LastSeq), BaseOffset: 1 << 40}
@@ -120,6 +120,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("next batch of %+v: %v", p, err)
 			}
 			s.Append(h)
+		}
+		if err := checkInvariants(s); err != nil {
+			t.Fatalf("after appends: %v", err)
 		}
 	})
 }
