@@ -6,10 +6,11 @@ import "container/heap"
 // the epoch) and returns how many it removed. It is Kafka's producer.id.expiration.ms check
 // (remove when now - lastTimestamp >= expiration) with now taken from the log, never from a
 // clock, so that replicas agree: a replica calls it with ts = T - DefaultExpirationMs + 1
-// (or the topic's setting) where T is a timestamp every replica derives from the same
-// committed batches, for example the largest MaxTimestamp applied so far, at the same
-// point of the log. A producer that expired is unknown to Check, which then accepts any
-// sequence from it.
+// (or the topic's setting) at the same point of the log, where T is a time every replica
+// reads from the same committed entries. T should be one the leader stamped (a
+// LogAppendTime, or a time the leader puts in its entries), not a client's CreateTime: a
+// single batch with a far-future CreateTime would otherwise expire every other producer.
+// A producer that expired is unknown to Check, which then accepts any sequence from it.
 func (s *State) ExpireBefore(ts int64) int {
 	n := 0
 	for len(s.byAge) > 0 && s.byAge[0].lastTimestamp < ts {

@@ -54,7 +54,8 @@ func NewPending(committed *State, commit int64) *Pending {
 func (p *Pending) Committed() *State { return p.committed }
 
 // View is the committed state plus every batch appended above the commit point. It is owned
-// by p: the caller must not modify it.
+// by p: the caller must not modify it, nor keep it across a Discard or ExpireBefore, which
+// replace it.
 func (p *Pending) View() *State { return p.view }
 
 // CommitOffset is the offset after the last committed batch.

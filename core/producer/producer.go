@@ -3,8 +3,9 @@
 // last MaxCachedBatches batches, so that a retried batch is answered with its original
 // offsets instead of being written twice (KIP-98, KIP-360).
 //
-// The state is a pure function of the batches appended to the log, in log order: Append is
-// the only transition besides ExpireBefore, and neither reads a clock. Replicas that fold
+// The state is a pure function of the batches appended to the log, in log order: Append and
+// ExpireBefore are its only transitions (UnmarshalBinary replaces it whole), and neither
+// reads a clock. Replicas that fold
 // the same batches (and expire at the same log timestamps) hold equal states, and equal
 // states encode to equal bytes (MarshalBinary).
 //
@@ -14,8 +15,9 @@
 //     "Checkpoints" below, decode a checkpoint and replay only the headers after it).
 //  2. Before appending a produced batch, Check it: append it, answer a duplicate with its
 //     original offsets, or reject it.
-//  3. After the log has assigned its offsets, Append its header (BaseOffset set to the
-//     first offset assigned, MaxTimestamp as written).
+//  3. After the log has assigned its offsets, Append its header as the log holds it:
+//     BaseOffset set to the first offset assigned, and MaxTimestamp the time the log wrote
+//     (a LogAppendTime batch's stamped time), or the state rebuilt at open differs.
 //
 // A replica uses a Pending (pending.go): a committed State that never rolls back plus the
 // batches appended to the log but not yet committed, which a follower truncation discards.
@@ -42,8 +44,8 @@
 //  3. Truncation below a checkpoint's end deletes that checkpoint; retention deletes
 //     checkpoints below the new log start except the newest one at or below it, which is
 //     the producer snapshot a Raft snapshot carries.
-//  4. Keep the newest two; a checkpoint is an optimisation, never the only copy of a fact
-//     (the log still holds every header above the log start).
+//  4. Keep that one and the newest two above it; a checkpoint is an optimisation, never
+//     the only copy of a fact (the log still holds every header above the log start).
 //
 // The state's bytes do not record their offset; the file (or Raft snapshot) frames it.
 package producer
@@ -62,8 +64,8 @@ const MaxCachedBatches = 5
 
 // MaxProducers bounds the producer ids one partition tracks. Kafka sets no such bound: its
 // producer state grows until producer.id.expiration.ms removes idle ids, and a burst of
-// short-lived producers can exhaust a broker's memory (KIP-936 throttles the creation of
-// ids per principal instead). Chronik bounds it here: appending a batch of a new producer
+// short-lived producers can exhaust a broker's memory (KIP-936 proposes throttling the
+// creation of ids per principal instead). Chronik bounds it here: appending a batch of a new producer
 // id when MaxProducers are tracked first evicts the producer whose last batch has the
 // smallest MaxTimestamp (the smaller id on a tie), as expiry would have done first. The
 // evicted producer is then unknown: its next batch is accepted at any sequence, so a retry
