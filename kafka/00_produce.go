@@ -130,6 +130,9 @@ func (n *Node) produceOne(req *Request, m *kmsg.ProduceRequest, ti, pi int) (wri
 		return written{}, err
 	}
 	h.BaseOffset = first
+	if h.LogAppendTime() {
+		h.MaxTimestamp = n.nowMs // as log.Append stamped it, so a replay rebuilds the same state
+	}
 	p.producers.Append(h)
 	n.markDirty(p, len(rp.Records))
 	return written{p: p, base: first, end: last + 1}, nil
