@@ -140,8 +140,24 @@ func compactHeartbeat(m *raftpb.Message, from, to NodeID) bool {
 
 // appendEntry appends gm to an open batch frame from node from to node to.
 func appendEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) {
+	compact, size, _ := entrySize(gm, from, to)
+	return appendSizedEntry(buf, gm, compact, size)
+}
+
+// entrySize says how gm is encoded: compact, or full with a marshaled size of size; max
+// bounds the whole entry's bytes.
+func entrySize(gm *GroupMessage, from, to NodeID) (compact bool, size, max int) {
+	if compactHeartbeat(&gm.Msg, from, to) {
+		return true, 0, 1 + 3*binary.MaxVarintLen64
+	}
+	size = gm.Msg.Size()
+	return false, size, 1 + 2*binary.MaxVarintLen64 + size
+}
+
+// appendSizedEntry appends gm as entrySize classified it.
+func appendSizedEntry(buf []byte, gm *GroupMessage, compact bool, size int) ([]byte, error) {
 	m := &gm.Msg
-	if compactHeartbeat(m, from, to) {
+	if compact {
 		if m.Type == raftpb.MsgHeartbeat {
 			buf = append(buf, entryHeartbeat)
 			buf = binary.AppendUvarint(buf, gm.Group)
@@ -152,7 +168,6 @@ func appendEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) 
 		buf = binary.AppendUvarint(buf, gm.Group)
 		return binary.AppendUvarint(buf, m.Term), nil
 	}
-	size := m.Size()
 	buf = append(buf, entryFull)
 	buf = binary.AppendUvarint(buf, gm.Group)
 	buf = binary.AppendUvarint(buf, uint64(size))
@@ -161,11 +176,6 @@ func appendEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) 
 		return buf[:len(buf)-size], fmt.Errorf("net: marshal raft message: %w", err)
 	}
 	return buf, nil
-}
-
-// entryMaxBytes bounds the encoded size of gm's entry.
-func entryMaxBytes(gm *GroupMessage) int {
-	return 1 + 2*binary.MaxVarintLen64 + gm.Msg.Size()
 }
 
 // growLen extends buf by n bytes, reallocating at most once.

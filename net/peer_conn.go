@@ -314,7 +314,7 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 	}
 	for i := range q {
 		gm := &q[i]
-		need := entryMaxBytes(gm)
+		compact, size, need := entrySize(gm, from, to)
 		if need > cfg.MaxFrameBytes-batchHeaderMaxBytes {
 			p.tooLarge.Add(1)
 			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
@@ -330,7 +330,7 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 			buf, at = appendBatchStart(buf, from)
 		}
 		var err error
-		if buf, err = appendEntry(buf, from, to, gm); err != nil {
+		if buf, err = appendSizedEntry(buf, gm, compact, size); err != nil {
 			p.tooLarge.Add(1)
 			cfg.logf("peer %d: group %d: %v", p.id, gm.Group, err)
 			continue

@@ -444,11 +444,18 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 
 func TestPeerClusterIDMismatchNeverConnects(t *testing.T) {
 	c := newPeerCluster(t, 2, func(cfg *PeerConfig) { cfg.ClusterID = fmt.Sprintf("cluster-%d", cfg.ID) })
-	time.Sleep(300 * time.Millisecond)
+	deadline := time.Now().Add(testWait)
 	for id, tr := range c.trs {
-		s := tr.Stats()
-		if s.Peers[0].Connects != 0 || s.Rejected == 0 {
-			t.Fatalf("node %d: %+v", id, s)
+		for tr.Stats().Rejected == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d rejected nothing: %+v", id, tr.Stats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for id, tr := range c.trs {
+		if s := tr.Stats(); s.Peers[0].Connects != 0 {
+			t.Fatalf("node %d connected across clusters: %+v", id, s)
 		}
 	}
 }
