@@ -129,7 +129,7 @@ func (l *Log) roll() error {
 	if _, err := old.tidx.Write(old.tidxBuf); err != nil {
 		return fmt.Errorf("log: roll: write time index of segment %d: %w", old.base, err)
 	}
-	s, err := l.createSegment(old.end)
+	s, err := l.createSegment(old.end, old.firstOrd+old.batches)
 	if err != nil {
 		return err
 	}
@@ -140,14 +140,19 @@ func (l *Log) roll() error {
 	return nil
 }
 
-// createSegment creates the three files of an empty segment at base.
-func (l *Log) createSegment(base int64) (*segment, error) {
+// createSegment creates the three files of an empty segment at base whose first batch
+// will have ordinal firstOrd, and writes the .index header (volatile).
+func (l *Log) createSegment(base, firstOrd int64) (*segment, error) {
 	s := newSegment(base)
+	s.firstOrd = firstOrd
 	var err error
 	l.dirDirty = true
 	if s.log, err = l.fs.Create(segmentName(l.dir, base, logSuffix)); err == nil {
 		if s.idx, err = l.fs.Create(segmentName(l.dir, base, indexSuffix)); err == nil {
-			s.tidx, err = l.fs.Create(segmentName(l.dir, base, timeIndexSuffix))
+			if s.tidx, err = l.fs.Create(segmentName(l.dir, base, timeIndexSuffix)); err == nil {
+				_, err = s.idx.Write(s.idxHeader())
+				s.idxDirty = true
+			}
 		}
 	}
 	if err != nil {

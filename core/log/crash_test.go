@@ -19,6 +19,7 @@ type crashModel struct {
 	l       *Log
 	nowMs   int64
 	history []stored // every batch of the current history, by offset, from offset 0
+	ordBase int64    // the ordinal of history[0]
 	// durable is the highest DurableOffset the log reported, capped by truncations: a
 	// crash must keep everything below it (from StartOffset on).
 	durable int64
@@ -349,6 +350,10 @@ func (m *crashModel) recover(t *rapid.T, fs *disk.MemFS) {
 			again.Stats(), l.StartOffset(), l.EndOffset(), st)
 	}
 	m.checkContent(t, again)
+	if again.StartOrdinal() != l.StartOrdinal() || again.EndOrdinal() != l.EndOrdinal() {
+		t.Fatalf("second crash: ordinals [%d, %d), want [%d, %d)", again.StartOrdinal(), again.EndOrdinal(),
+			l.StartOrdinal(), l.EndOrdinal())
+	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -371,6 +376,7 @@ func (m *crashModel) checkContent(t *rapid.T, l *Log) {
 	for i < len(m.history) && m.history[i].first < l.StartOffset() {
 		i++
 	}
+	startIdx := i
 	if l.StartOffset() != l.EndOffset() && (i == len(m.history) || m.history[i].first != l.StartOffset()) {
 		t.Fatalf("start %d is not a batch boundary of the history", l.StartOffset())
 	}
@@ -394,6 +400,7 @@ func (m *crashModel) checkContent(t *rapid.T, l *Log) {
 			}
 		}
 	}
+	m.checkOrdinals(t, l, startIdx)
 	var n int64
 	var heads []record.Header
 	err := l.Batches(l.StartOffset(), func(h record.Header) bool {
@@ -429,6 +436,50 @@ func (m *crashModel) checkContent(t *rapid.T, l *Log) {
 	}
 }
 
+// checkOrdinals checks l's ordinals against the history, whose batch k has ordinal
+// m.ordBase+k and whose batch i is the one at StartOffset (or the first after the log's
+// end when it is empty): every batch's ordinal both ways, and a ReadOrdinals.
+func (m *crashModel) checkOrdinals(t *rapid.T, l *Log, i int) {
+	start := m.ordBase + int64(i)
+	if l.StartOrdinal() != start {
+		t.Fatalf("start ordinal %d, want %d", l.StartOrdinal(), start)
+	}
+	k := i
+	for ; k < len(m.history) && m.history[k].first < l.EndOffset(); k++ {
+		ord, b := m.ordBase+int64(k), m.history[k]
+		if off, err := l.OffsetOfOrdinal(ord); err != nil || off != b.first {
+			t.Fatalf("OffsetOfOrdinal(%d) = %d, %v; want %d", ord, off, err, b.first)
+		}
+		for _, off := range []int64{b.first, b.last} {
+			if got, err := l.OrdinalOfOffset(off); err != nil || got != ord {
+				t.Fatalf("OrdinalOfOffset(%d) = %d, %v; want %d", off, got, err, ord)
+			}
+		}
+	}
+	end := m.ordBase + int64(k)
+	if l.EndOrdinal() != end {
+		t.Fatalf("end ordinal %d, want %d", l.EndOrdinal(), end)
+	}
+	if off, err := l.OffsetOfOrdinal(end); err != nil || off != l.EndOffset() {
+		t.Fatalf("OffsetOfOrdinal(end %d) = %d, %v", end, off, err)
+	}
+	if _, err := l.OffsetOfOrdinal(end + 1); !errors.Is(err, ErrOrdinalOutOfRange) {
+		t.Fatalf("OffsetOfOrdinal past the end: %v", err)
+	}
+	from := rapid.Int64Range(start, end).Draw(t, "readFrom")
+	to := rapid.Int64Range(from, end+1).Draw(t, "readTo")
+	got, err := l.ReadOrdinals(from, to, rapid.IntRange(0, 3000).Draw(t, "readMaxBytes"))
+	if err != nil {
+		t.Fatalf("ReadOrdinals(%d, %d): %v", from, to, err)
+	}
+	for k := from - m.ordBase; len(got) > 0; k++ {
+		if k >= min(to, end)-m.ordBase || !bytes.HasPrefix(got, m.history[k].bytes) {
+			t.Fatalf("ReadOrdinals(%d, %d): batch %d differs", from, to, k)
+		}
+		got = got[len(m.history[k].bytes):]
+	}
+}
+
 func (m *crashModel) invariants(t *rapid.T) {
 	if m.failed {
 		return
@@ -441,6 +492,9 @@ func (m *crashModel) invariants(t *rapid.T) {
 		t.Fatalf("durable %d outside [%d, %d]", l.DurableOffset(), l.StartOffset(), l.EndOffset())
 	}
 	for i := 1; i < len(l.segs); i++ {
+		if p := l.segs[i-1]; p.firstOrd+p.batches != l.segs[i].firstOrd {
+			t.Fatalf("segment %d ends at ordinal %d, next starts at %d", i-1, p.firstOrd+p.batches, l.segs[i].firstOrd)
+		}
 		if l.segs[i-1].end != l.segs[i].base {
 			t.Fatalf("segment %d ends at %d, next starts at %d", i-1, l.segs[i-1].end, l.segs[i].base)
 		}

@@ -15,11 +15,13 @@
 // method meant to be called from another goroutine: it touches only the files it captured.
 //
 // On disk, dir holds segments named by base offset as 20 zero-padded digits: a .log of
-// concatenated batches, a sparse .index (relative offset uint32, position uint32) and a
+// concatenated batches, a sparse .index (a header with the segment's first batch ordinal,
+// then entries of relative offset uint32, position uint32, relative ordinal uint32) and a
 // .timeindex (max timestamp so far int64, relative offset uint32). The active (last)
-// segment's indexes live in memory and are written when it rolls; once a rolled segment's
-// .log is durable, a seal is appended to its .index (seal.go) so that Open can trust it
-// without reading it. Open validates every unsealed segment batch by batch (CRC and offset
+// segment's index entries live in memory and are written when it rolls; once a rolled
+// segment's .log is durable, a seal is appended to its .index (seal.go) so that Open can
+// trust it without reading it. Batch ordinals (ordinal.go) number the batches for
+// replication, which maps them to Raft indexes. Open validates every unsealed segment batch by batch (CRC and offset
 // continuity), truncates at the first bad batch and deletes every segment after it (see
 // Open for the whole procedure).
 package log

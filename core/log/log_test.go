@@ -503,8 +503,9 @@ func TestSyncJobs(t *testing.T) {
 		t.Fatalf("durable %d, want 1", l.DurableOffset())
 	}
 	j = l.PrepareSync()
-	// The rolled segment's .log was synced by the first job; the new one's is dirty.
-	if j == nil || j.End != 2 || !j.syncDir || len(j.files) != 1 || len(j.logSynced) != 1 {
+	// The rolled segment's .log was synced by the first job; the new one's .log is dirty,
+	// and so is its .index header (its first ordinal).
+	if j == nil || j.End != 2 || !j.syncDir || len(j.files) != 2 || len(j.logSynced) != 1 {
 		t.Fatalf("job after roll %+v", j)
 	}
 	l.SyncDone(j, j.Run())

@@ -114,6 +114,10 @@ func (r *recovery) run(names []string) error {
 			next = bases[i+1]
 		}
 		s, fileSize, intact, err := r.recoverSegment(base, next)
+		if s != nil && len(l.segs) > 0 {
+			prev := l.segs[len(l.segs)-1]
+			s.firstOrd = prev.firstOrd + prev.batches
+		}
 		if s != nil {
 			l.segs = append(l.segs, s)
 			l.bytes += s.size
@@ -146,7 +150,7 @@ func (r *recovery) run(names []string) error {
 		break
 	}
 	if last == nil {
-		s, err := l.createSegment(0)
+		s, err := l.createSegment(0, 0)
 		if err != nil {
 			return err
 		}
@@ -185,6 +189,8 @@ func (r *recovery) run(names []string) error {
 // recoverSegment opens and recovers the segment at base, next being the base of the
 // segment after it or -1. intact reports that it is whole and ends at next, so that
 // recovery goes on with the next segment. fileSize is its .log's size before recovery.
+// s.firstOrd is what its .index header says (0 without one); run chains it to the
+// previous segment's end when there is one.
 func (r *recovery) recoverSegment(base, next int64) (s *segment, fileSize int64, intact bool, err error) {
 	l := r.l
 	s = newSegment(base)
@@ -200,8 +206,9 @@ func (r *recovery) recoverSegment(base, next int64) (s *segment, fileSize int64,
 	if err != nil {
 		return s, 0, false, fmt.Errorf("log: open segment %d: %w", base, err)
 	}
+	sealedV1 := false
 	if next >= 0 {
-		ok, err := r.loadSealed(s, fileSize)
+		ok, v1, err := r.loadSealed(s, fileSize)
 		if err != nil {
 			return s, 0, false, err
 		}
@@ -209,14 +216,37 @@ func (r *recovery) recoverSegment(base, next int64) (s *segment, fileSize int64,
 			s.state = stateSealSeen
 			return s, fileSize, s.end == next, nil
 		}
+		sealedV1 = v1
+	}
+	if s.firstOrd, err = r.headerOrd(s); err != nil {
+		return s, 0, false, err
 	}
 	if err := r.scan(s, fileSize); err != nil {
 		return s, 0, false, err
 	}
 	if next < 0 || s.size != fileSize || s.end != next {
+		if sealedV1 && s.size == fileSize {
+			// Whole and sealed in format 1, but not followed: see run.
+			s.state = stateSealSeen
+		}
 		return s, fileSize, false, nil
 	}
 	return s, fileSize, true, r.sealNow(s)
+}
+
+// headerOrd returns the first ordinal s's .index header records, or 0 when it has none
+// (a format-1 segment, or a header a crash tore: that segment is not the log's first).
+func (r *recovery) headerOrd(s *segment) (int64, error) {
+	n, err := s.idx.Size()
+	if err != nil || n < idxHeaderBytes {
+		return 0, err
+	}
+	b := make([]byte, idxHeaderBytes)
+	if err := readFull(s.idx, b, 0); err != nil {
+		return 0, fmt.Errorf("log: read index of segment %d: %w", s.base, err)
+	}
+	ord, _ := parseIdxHeader(b)
+	return ord, nil
 }
 
 // openOrCreate opens the index file of the segment at base with suffix, creating it when
@@ -232,35 +262,36 @@ func (r *recovery) openOrCreate(base int64, suffix string) (File, error) {
 }
 
 // loadSealed loads s's indexes when they carry a valid seal for a .log of fileSize bytes.
-func (r *recovery) loadSealed(s *segment, fileSize int64) (bool, error) {
+// v1 reports that they carry a valid format-1 seal instead (seal.go).
+func (r *recovery) loadSealed(s *segment, fileSize int64) (ok, v1 bool, err error) {
 	idxSize, err := s.idx.Size()
 	if err != nil {
-		return false, fmt.Errorf("log: open segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: open segment %d: %w", s.base, err)
 	}
 	tidxSize, err := s.tidx.Size()
 	if err != nil {
-		return false, fmt.Errorf("log: open segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: open segment %d: %w", s.base, err)
 	}
 	// A segment has at most one index entry per batch; a bigger file is not ours.
 	maxEntries := fileSize/record.HeaderSize + 1
 	if fileSize == 0 || fileSize > math.MaxUint32 ||
-		idxSize > maxEntries*idxEntryBytes+sealBytes || tidxSize > maxEntries*tidxEntryBytes {
-		return false, nil
+		idxSize > maxEntries*idxEntryBytes+idxHeaderBytes+sealBytes || tidxSize > maxEntries*tidxEntryBytes {
+		return false, false, nil
 	}
 	idx := make([]byte, idxSize)
 	tidx := make([]byte, tidxSize)
 	if err := readFull(s.idx, idx, 0); err != nil {
-		return false, fmt.Errorf("log: read index of segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: read index of segment %d: %w", s.base, err)
 	}
 	if err := readFull(s.tidx, tidx, 0); err != nil {
-		return false, fmt.Errorf("log: read time index of segment %d: %w", s.base, err)
+		return false, false, fmt.Errorf("log: read time index of segment %d: %w", s.base, err)
 	}
 	s.size = fileSize
 	if !s.loadSealed(idx, tidx) {
 		s.size = 0
-		return false, nil
+		return false, sealedV1(idx, tidx, fileSize), nil
 	}
-	return true, nil
+	return true, false, nil
 }
 
 // scan validates s's .log of fileSize bytes from its start, tracking each valid batch in
@@ -323,7 +354,7 @@ func (r *recovery) sealNow(s *segment) error {
 	if err := rewrite(s.tidx, s.tidxBuf); err != nil {
 		return fmt.Errorf("log: rewrite time index of segment %d: %w", s.base, err)
 	}
-	if err := rewrite(s.idx, idx); err != nil {
+	if err := r.writeIndex(s, idx); err != nil {
 		return fmt.Errorf("log: rewrite index of segment %d: %w", s.base, err)
 	}
 	s.state = stateSealed
@@ -353,18 +384,49 @@ func (r *recovery) activate(s *segment, fileSize int64) error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("log: sync segment %d: %w", s.base, err)
 	}
-	for _, f := range [...]File{s.idx, s.tidx} {
-		n, err := f.Size()
-		if err == nil && n > 0 {
-			err = rewrite(f, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("log: reset indexes of segment %d: %w", s.base, err)
-		}
+	n, err := s.tidx.Size()
+	if err == nil && n > 0 {
+		err = rewrite(s.tidx, nil)
 	}
+	if err == nil {
+		err = r.writeIndex(s, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("log: reset indexes of segment %d: %w", s.base, err)
+	}
+	s.idxDirty = false
 	s.state = stateActive
 	s.rollBaseMs = r.nowMs
 	return nil
+}
+
+// writeIndex makes s's .index its header followed by tail, durably. It never removes a
+// header that is already right: were a crash or a failed write to leave the file without
+// one, the log's first segment would lose its first ordinal.
+func (r *recovery) writeIndex(s *segment, tail []byte) error {
+	want := s.idxHeader()
+	n, err := s.idx.Size()
+	if err != nil {
+		return err
+	}
+	if n >= idxHeaderBytes {
+		got := make([]byte, idxHeaderBytes)
+		if err := readFull(s.idx, got, 0); err != nil {
+			return err
+		}
+		if string(got) == string(want) {
+			if n != idxHeaderBytes || len(tail) > 0 {
+				if err := s.idx.Truncate(idxHeaderBytes); err != nil {
+					return err
+				}
+				if _, err := s.idx.Write(tail); err != nil {
+					return err
+				}
+			}
+			return s.idx.Sync()
+		}
+	}
+	return rewrite(s.idx, append(want, tail...))
 }
 
 // dropSegments deletes the .log files of the segments recovered so far; their index

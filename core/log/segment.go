@@ -19,9 +19,11 @@ const (
 )
 
 // Index entry sizes. An offset index entry is relative offset uint32 | file position
-// uint32; a time index entry is timestamp int64 | relative offset uint32. Both big-endian.
+// uint32 | relative ordinal uint32 (the batch's ordinal minus the segment's first); a time
+// index entry is timestamp int64 | relative offset uint32. Both big-endian. (Format 1, up
+// to the ordinals, had 8-byte offset index entries: see seal.go for how Open reads it.)
 const (
-	idxEntryBytes  = 8
+	idxEntryBytes  = 12
 	tidxEntryBytes = 12
 )
 
@@ -48,6 +50,10 @@ type segment struct {
 	base int64 // offset of the first batch; names the files
 	end  int64 // offset after the last batch. Invariant: end == next segment's base.
 	size int64 // bytes in .log, unsynced ones included. Invariant: size <= math.MaxUint32.
+	// firstOrd is the ordinal of the segment's first batch (its position in the log),
+	// batches the number of batches in it.
+	// Invariant: firstOrd + batches == next segment's firstOrd; batches <= math.MaxUint32.
+	firstOrd, batches int64
 
 	log, idx, tidx File
 
@@ -71,6 +77,7 @@ type segment struct {
 	// tell whether the segment it captured is still the one it synced.
 	gen      uint64
 	logDirty bool // .log has writes or truncates no SyncJob has captured yet
+	idxDirty bool // .index has its header (createSegment) and no SyncJob captured it yet
 	removed  bool // deleted by retention or TruncateTo
 }
 
@@ -103,13 +110,14 @@ func (s *segment) track(h record.Header, pos int64, intervalBytes int64) {
 	rel := uint32(h.BaseOffset - s.base)
 	s.maxTs = max(s.maxTs, h.MaxTimestamp)
 	if s.sinceIndex >= intervalBytes {
-		s.idxBuf = appendIdxEntry(s.idxBuf, rel, uint32(pos))
+		s.idxBuf = appendIdxEntry(s.idxBuf, rel, uint32(pos), uint32(s.batches))
 		s.tidxBuf = appendTidxEntry(s.tidxBuf, s.maxTs, rel)
 		s.sinceIndex = 0
 	}
 	n := int64(h.Size())
 	s.sinceIndex += n
 	s.lastRel = rel
+	s.batches++
 	s.end = h.LastOffset() + 1
 	s.size = pos + n
 }
@@ -129,9 +137,10 @@ func (s *segment) finishTimeIndex() {
 	s.tidxBuf = appendTidxEntry(s.tidxBuf, s.maxTs, s.lastRel)
 }
 
-func appendIdxEntry(b []byte, rel, pos uint32) []byte {
+func appendIdxEntry(b []byte, rel, pos, relOrd uint32) []byte {
 	b = binary.BigEndian.AppendUint32(b, rel)
-	return binary.BigEndian.AppendUint32(b, pos)
+	b = binary.BigEndian.AppendUint32(b, pos)
+	return binary.BigEndian.AppendUint32(b, relOrd)
 }
 
 func appendTidxEntry(b []byte, ts int64, rel uint32) []byte {
@@ -147,6 +156,11 @@ func (s *segment) idxEntry(i int) (rel, pos uint32) {
 	return binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
 }
 
+// idxOrd returns the relative ordinal of offset index entry i.
+func (s *segment) idxOrd(i int) int64 {
+	return int64(binary.BigEndian.Uint32(s.idxBuf[i*idxEntryBytes+8:]))
+}
+
 func (s *segment) tidxEntry(i int) (ts int64, rel uint32) {
 	e := s.tidxBuf[i*tidxEntryBytes:]
 	return int64(binary.BigEndian.Uint64(e)), binary.BigEndian.Uint32(e[8:])
@@ -155,6 +169,13 @@ func (s *segment) tidxEntry(i int) (ts int64, rel uint32) {
 // lookup returns the position of the last indexed batch that starts at or before offset,
 // or 0. The batch holding offset starts there or later.
 func (s *segment) lookup(offset int64) int64 {
+	pos, _ := s.lookupEntry(offset)
+	return pos
+}
+
+// lookupEntry returns the position and relative ordinal of the last indexed batch that
+// starts at or before offset, or 0, 0.
+func (s *segment) lookupEntry(offset int64) (pos, relOrd int64) {
 	target := uint32(offset - s.base)
 	lo, hi := 0, s.idxEntries() // first entry with rel > target, by binary search
 	for lo < hi {
@@ -166,10 +187,29 @@ func (s *segment) lookup(offset int64) int64 {
 		}
 	}
 	if lo == 0 {
-		return 0
+		return 0, 0
 	}
-	_, pos := s.idxEntry(lo - 1)
-	return int64(pos)
+	_, p := s.idxEntry(lo - 1)
+	return int64(p), s.idxOrd(lo - 1)
+}
+
+// lookupOrd returns the position and relative ordinal of the last indexed batch whose
+// relative ordinal is at most relOrd, or 0, 0.
+func (s *segment) lookupOrd(relOrd int64) (pos, entryOrd int64) {
+	lo, hi := 0, s.idxEntries() // first entry with ordinal > relOrd
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.idxOrd(m) <= relOrd {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0, 0
+	}
+	_, p := s.idxEntry(lo - 1)
+	return int64(p), s.idxOrd(lo - 1)
 }
 
 // lookupTime returns an offset from which a walk finds the first batch with MaxTimestamp
@@ -214,18 +254,18 @@ func (s *segment) cutIndexes(offset int64) {
 }
 
 // checkIndexes reports whether the loaded indexes keep their invariants for a segment of
-// size bytes and relEnd offsets.
+// size bytes, relEnd offsets and s.batches batches.
 func (s *segment) checkIndexes(relEnd int64) bool {
 	if len(s.idxBuf)%idxEntryBytes != 0 || len(s.tidxBuf)%tidxEntryBytes != 0 {
 		return false
 	}
 	for i := range s.idxEntries() {
 		rel, pos := s.idxEntry(i)
-		if int64(rel) >= relEnd || int64(pos) >= s.size {
+		if int64(rel) >= relEnd || int64(pos) >= s.size || s.idxOrd(i) >= s.batches {
 			return false
 		}
 		if i > 0 {
-			if prel, ppos := s.idxEntry(i - 1); rel <= prel || pos <= ppos {
+			if prel, ppos := s.idxEntry(i - 1); rel <= prel || pos <= ppos || s.idxOrd(i) <= s.idxOrd(i-1) {
 				return false
 			}
 		}

@@ -58,10 +58,15 @@ func (l *Log) PrepareSync() *SyncJob {
 				j.files = append(j.files, s.log)
 				s.logDirty = false
 			}
+			if s.idxDirty {
+				j.files = append(j.files, s.idx)
+				s.idxDirty = false
+			}
 			s.state = stateSyncing
 			j.logSynced = append(j.logSynced, segmentRef{s, s.gen})
 		case s.state == stateSealWritten:
 			j.files = append(j.files, s.tidx, s.idx)
+			s.idxDirty = false
 			s.state = stateSealSyncing
 			j.sealSynced = append(j.sealSynced, segmentRef{s, s.gen})
 		default:
@@ -73,6 +78,10 @@ func (l *Log) PrepareSync() *SyncJob {
 	if a.logDirty {
 		j.files = append(j.files, a.log)
 		a.logDirty = false
+	}
+	if a.idxDirty {
+		j.files = append(j.files, a.idx)
+		a.idxDirty = false
 	}
 	if l.dirDirty {
 		j.doomed, l.doomed = l.doomed, nil
@@ -90,7 +99,7 @@ func (l *Log) PrepareSync() *SyncJob {
 // it reports the work for the next one. It is false once the log has failed.
 func (l *Log) NeedsSync() bool {
 	a := l.active()
-	return l.failed == nil && (l.durable < a.end || len(l.pending) > 0 || l.dirDirty || a.logDirty)
+	return l.failed == nil && (l.durable < a.end || len(l.pending) > 0 || l.dirDirty || a.logDirty || a.idxDirty)
 }
 
 // Run syncs the job's files, then the directory when needed. It may be called from any

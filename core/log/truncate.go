@@ -60,9 +60,14 @@ func (l *Log) truncate(i int, offset, pos int64) error {
 	s, later := l.segs[i], l.segs[i+1:]
 	for _, r := range l.segs[i:] {
 		if r.state != stateActive {
-			if err := truncateSync(r.idx, 0); err != nil {
+			keep := int64(0)
+			if r == s {
+				keep = idxHeaderBytes // s stays, active: its header records its first ordinal
+			}
+			if err := truncateSync(r.idx, keep); err != nil {
 				return fmt.Errorf("log: truncate: unseal segment %d: %w", r.base, err)
 			}
+			r.idxDirty = false
 		}
 	}
 	for _, r := range later {
@@ -125,10 +130,12 @@ func (l *Log) cut(s *segment, offset, pos int64) error {
 	s.end, s.size = offset, pos
 	s.maxTs, s.sinceIndex = math.MinInt64, pos
 	var from int64 // the last indexed batch: the time index holds the max up to it
+	s.batches = 0
 	if n := s.idxEntries(); n > 0 {
 		_, p := s.idxEntry(n - 1)
 		from = int64(p)
 		s.sinceIndex = pos - from
+		s.batches = s.idxOrd(n - 1)
 	}
 	if n := s.tidxEntries(); n > 0 {
 		s.maxTs, _ = s.tidxEntry(n - 1)
@@ -141,6 +148,7 @@ func (l *Log) cut(s *segment, offset, pos int64) error {
 		}
 		s.maxTs = max(s.maxTs, h.MaxTimestamp)
 		s.lastRel = uint32(h.BaseOffset - s.base)
+		s.batches++
 		p += int64(h.Size())
 	}
 	return nil
