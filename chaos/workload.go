@@ -29,6 +29,8 @@ type workload struct {
 	topic string
 	seeds []string
 	runID uint32
+	// opts are extra options of every client (a dialer into a network namespace).
+	opts []kgo.Opt
 }
 
 // clientOpts are the options every client of the run shares.
@@ -39,26 +41,15 @@ func (w *workload) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.RequestTimeoutOverhead(requestTimeoutOverhead),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.MetadataMinAge(250 * time.Millisecond),
-	}, extra...)
+	}, append(w.opts, extra...)...)
 }
 
 // createTopic creates the run's topic with cfg.Partitions partitions, retrying while the
 // cluster comes up, for at most timeout.
 func (w *workload) createTopic(ctx context.Context, timeout time.Duration) error {
-	cl, err := kgo.NewClient(w.clientOpts()...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	deadline := time.Now().Add(timeout)
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		resp, err := adm.CreateTopic(cctx, int32(w.cfg.Partitions), 1, nil, w.topic)
-		cancel()
-		if err == nil {
-			err = resp.Err
-		}
+		err := w.createTopicOnce(ctx)
 		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
 			return nil
 		}
@@ -67,6 +58,22 @@ func (w *workload) createTopic(ctx context.Context, timeout time.Duration) error
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// createTopicOnce makes one attempt with a fresh client, so a failed dial is not cached.
+func (w *workload) createTopicOnce(ctx context.Context) error {
+	cl, err := kgo.NewClient(w.clientOpts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(cctx, int32(w.cfg.Partitions), 1, nil, w.topic)
+	if err != nil {
+		return err
+	}
+	return resp.Err
 }
 
 // produce runs writer number writer until ctx is done or it has made cfg.MaxOpsPerWriter

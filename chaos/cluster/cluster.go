@@ -247,7 +247,10 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	cmd := exec.Command(n.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Pdeathsig: the broker dies with the test process even if the test is killed.
+	// Pdeathsig: the broker dies with the test process even if the test is killed. It
+	// fires when the OS thread that forked it exits, which Go does only to a thread whose
+	// goroutine ends while locked (runtime.LockOSThread): code beside a cluster must unlock
+	// the threads it locks (see dialerIn in chaos/netns_test.go).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	fmt.Fprintf(logf, "=== chaos: start %d of node %d at %s: %s %v\n", n.starts, n.ID, time.Now().UTC().Format(time.RFC3339Nano), n.cfg.Binary, args)
 	if err := cmd.Start(); err != nil {
