@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,37 @@ var (
 	flagNodes    = flag.Int("chaos.nodes", 1, "nodes in the cluster")
 	flagKeep     = flag.Bool("chaos.keep", false, "keep the run folder even when the run passes")
 )
+
+var build struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// chronikBinary builds cmd/chronik once per test process (cluster.Build; $CHAOS_CHRONIK_BIN
+// skips the build).
+func chronikBinary(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "chaos-bin-")
+		if build.err == nil {
+			build.bin, build.err = cluster.Build(ctx, build.dir)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
 
 // shortDuration is the schedule of the run `make test` does: with start-up, recovery and
 // the final read, well under 60 s on a 2-core machine.
@@ -48,10 +80,7 @@ func TestChaos(t *testing.T) {
 	s := seed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Minute)
 	defer cancel()
-	bin, err := cluster.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := chronikBinary(t, ctx)
 	cfg := DefaultConfig(s, d)
 	cfg.Nodes, cfg.Binary, cfg.Keep, cfg.Logf = *flagNodes, bin, *flagKeep, t.Logf
 	replay := "go test ./chaos -run 'TestChaos$' -count=1 -v -chaos.seed=" + strconv.FormatUint(s, 10) + " -chaos.duration=" + d.String()

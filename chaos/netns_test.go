@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"chronik/chaos/cluster"
 )
 
 // Addresses of the veth pair between the test's two namespaces; they exist only there.
@@ -82,10 +80,7 @@ func TestNetnsPartition(t *testing.T) {
 		}
 	}
 
-	bin, err := cluster.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := chronikBinary(t, ctx)
 	dir := t.TempDir()
 	listen := net.JoinHostPort(netnsBrokerAddr, "9092")
 	logf, err := os.Create(filepath.Join(dir, "broker.log"))

@@ -19,10 +19,7 @@ func TestChecksCatchTruncatedLog(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin, err := cluster.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := chronikBinary(t, ctx)
 	cfg := DefaultConfig(1, time.Second)
 	cfg.Binary = bin
 	dir := t.TempDir()
