@@ -70,6 +70,9 @@ type Config struct {
 	Binary string
 	// Dir is the run folder; it is created if missing.
 	Dir string
+	// DataRoot, when set, holds the nodes' data dirs (<DataRoot>/node-<i>) instead of Dir:
+	// a size-limited file system for a full-disk fault.
+	DataRoot string
 	// Nodes is the number of nodes (at least 1).
 	Nodes int
 	// Seed seeds the proxies' jitter.
@@ -153,7 +156,11 @@ func (c *Cluster) newNode(id int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", id))
+	root := c.cfg.Dir
+	if c.cfg.DataRoot != "" {
+		root = c.cfg.DataRoot
+	}
+	dir := filepath.Join(root, fmt.Sprintf("node-%d", id))
 	n := &Node{
 		ID: id, cfg: &c.cfg, listen: listen, proxy: p,
 		dataDir: filepath.Join(dir, "data"),
