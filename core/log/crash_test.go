@@ -20,6 +20,10 @@ type crashModel struct {
 	nowMs   int64
 	history []stored // every batch of the current history, by offset, from offset 0
 	ordBase int64    // the ordinal of history[0]
+	// resetAt is the offset history starts at: 0, or the last ResetTo's.
+	resetAt int64
+	// pendingReset is a ResetTo that failed: the disk holds the old log or the reset one.
+	pendingReset *[2]int64
 	// durable is the highest DurableOffset the log reported, capped by truncations: a
 	// crash must keep everything below it (from StartOffset on).
 	durable int64
@@ -79,6 +83,7 @@ func runCrashModel(t *rapid.T, errRate float64) {
 			"done":      m.done,
 			"truncate":  m.truncate,
 			"retention": m.retention,
+			"reset":     m.reset,
 			"reopen":    m.reopen,
 			"crash":     m.crash,
 			"":          m.invariants,
@@ -95,7 +100,35 @@ func (m *crashModel) end() int64 {
 	if n := len(m.history); n > 0 {
 		return m.history[n-1].last + 1
 	}
-	return 0
+	return m.resetAt
+}
+
+// reset restarts the log at a random offset and ordinal (ResetTo), now and then.
+func (m *crashModel) reset(t *rapid.T) {
+	m.skipIfFailed(t)
+	if rapid.IntRange(0, 3).Draw(t, "resetNow") != 0 {
+		t.Skip("not this time")
+	}
+	offset := rapid.Int64Range(0, m.end()+2000).Draw(t, "resetOffset")
+	ord := rapid.Int64Range(0, 1000).Draw(t, "resetOrdinal")
+	if err := m.l.ResetTo(offset, ord); m.opFailed(t, "reset", err) {
+		if m.failed {
+			m.pendingReset = &[2]int64{offset, ord}
+		}
+		return
+	}
+	m.adoptReset(offset, ord)
+	l := m.l
+	if l.StartOffset() != offset || l.EndOffset() != offset || l.DurableOffset() != offset ||
+		l.StartOrdinal() != ord || l.EndOrdinal() != ord {
+		t.Fatalf("reset to %d, %d: [%d, %d) durable %d ordinals [%d, %d)", offset, ord, l.StartOffset(),
+			l.EndOffset(), l.DurableOffset(), l.StartOrdinal(), l.EndOrdinal())
+	}
+}
+
+// adoptReset makes the model a log reset to offset and ord.
+func (m *crashModel) adoptReset(offset, ord int64) {
+	m.history, m.resetAt, m.ordBase, m.durable = nil, offset, ord, offset
 }
 
 // open opens the log on fs, without injected errors.
@@ -277,7 +310,26 @@ func (m *crashModel) truncate(t *rapid.T) {
 func (m *crashModel) retention(t *rapid.T) {
 	m.skipIfFailed(t)
 	start := m.l.StartOffset()
-	if err := m.l.EnforceRetention(m.nowMs); m.opFailed(t, "retention", err) {
+	var err error
+	switch rapid.IntRange(0, 2).Draw(t, "retentionKind") {
+	case 0:
+		err = m.l.EnforceRetention(m.nowMs)
+	case 1: // the two steps a replica drives
+		point, ok := m.l.RetentionPoint(m.nowMs)
+		if ok && (point <= start || point >= m.l.EndOffset()) || !ok && point != start {
+			t.Fatalf("retention point %d, %v in [%d, %d)", point, ok, start, m.l.EndOffset())
+		}
+		if ok {
+			err = m.l.DeleteBefore(point)
+		}
+	default:
+		offset := rapid.Int64Range(0, m.end()+10).Draw(t, "deleteBefore")
+		err = m.l.DeleteBefore(offset)
+		if err == nil && m.l.StartOffset() > max(offset, start) {
+			t.Fatalf("DeleteBefore(%d) moved start from %d to %d", offset, start, m.l.StartOffset())
+		}
+	}
+	if m.opFailed(t, "retention", err) {
 		return
 	}
 	if m.l.StartOffset() < start {
@@ -326,6 +378,14 @@ func (m *crashModel) recover(t *rapid.T, fs *disk.MemFS) {
 	clone := fs
 	l := m.open(t, clone)
 	dumpSegs(t, "after", l)
+	if r := m.pendingReset; r != nil {
+		// A failed ResetTo leaves the old log or the reset one.
+		m.pendingReset = nil
+		if l.StartOffset() == r[0] && l.EndOffset() == r[0] && l.StartOrdinal() == r[1] {
+			m.adoptReset(r[0], r[1])
+			start = r[0]
+		}
+	}
 	if l.EndOffset() < m.durable {
 		t.Fatalf("crash lost durable data: end %d, durable was %d", l.EndOffset(), m.durable)
 	}

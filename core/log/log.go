@@ -106,6 +106,10 @@ type Log struct {
 	// jobCap bounds what the outstanding job may make durable: the lowest offset
 	// TruncateTo cut to since it was prepared (math.MaxInt64 when none).
 	jobCap int64
+	// dropJobDoomed is set when ResetTo removed every segment file while a job was
+	// outstanding: SyncDone must not remove the index files that job captured, as a
+	// segment of the new log may have the same name.
+	dropJobDoomed bool
 	// doomed are the paths of index files of segments whose .log retention removed, to be
 	// removed once a SyncDir has made that durable.
 	doomed []string

@@ -217,3 +217,201 @@ func TestFormat1Segments(t *testing.T) {
 		}
 	})
 }
+
+// TestResetTo: ResetTo empties the log and restarts it at any offset and ordinal, below,
+// at or above the old end (a reused segment name included), with a SyncJob outstanding or
+// not; appends go on from there; it survives a reopen and a power cut.
+func TestResetTo(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		offset, ord int64
+		jobOpen     bool
+	}{
+		{"above the end", 1000, 77, false},
+		{"at offset 0, the old first segment's name", 0, 5, false},
+		{"inside the old log", 4, 0, false},
+		{"at the end, job outstanding", 9, 3, true},
+		{"above the end, job outstanding", 50, 50, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := disk.NewMem()
+			tl := newTestLog(t, fs, Config{SegmentBytes: 300})
+			for k := range 6 {
+				tl.append(int64(k), spec(1+k%2, 60, int64(k)))
+			}
+			tl.syncAll()
+			tl.append(10, spec(2, 60, 10)) // unsynced: the old end is 11
+			var j *SyncJob
+			if tc.jobOpen {
+				j = tl.l.PrepareSync()
+			}
+			l := tl.l
+			if err := l.ResetTo(tc.offset, tc.ord); err != nil {
+				t.Fatal(err)
+			}
+			if j != nil {
+				l.SyncDone(j, j.Run())
+			}
+			if err := l.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if l.StartOffset() != tc.offset || l.EndOffset() != tc.offset || l.DurableOffset() != tc.offset ||
+				l.StartOrdinal() != tc.ord || l.EndOrdinal() != tc.ord || len(l.segs) != 1 || l.Stats().Bytes != 0 {
+				t.Fatalf("after reset: [%d, %d) durable %d ordinals [%d, %d) segments %d", l.StartOffset(), l.EndOffset(),
+					l.DurableOffset(), l.StartOrdinal(), l.EndOrdinal(), len(l.segs))
+			}
+			// Durable at once: a power cut keeps the reset log.
+			crashed := fs.CrashClone(nil, disk.CrashOptions{})
+			c, err := Open(crashed, testDir, Config{SegmentBytes: 300}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.StartOffset() != tc.offset || c.EndOffset() != tc.offset || c.StartOrdinal() != tc.ord {
+				t.Fatalf("after crash: [%d, %d) ordinal %d", c.StartOffset(), c.EndOffset(), c.StartOrdinal())
+			}
+			if names, _ := crashed.List(testDir); len(names) != 3 {
+				t.Fatalf("files after reset and crash: %v", names)
+			}
+			tl.model = nil
+			for k := range 4 {
+				tl.append(20, spec(2, 60, int64(20+k)))
+			}
+			tl.syncAll()
+			tl.check()
+			if l.EndOrdinal() != tc.ord+4 || l.EndOffset() != tc.offset+8 {
+				t.Fatalf("appended after reset: end %d, ordinal %d", l.EndOffset(), l.EndOrdinal())
+			}
+			tl.reopen(30)
+			tl.check()
+			if tl.l.StartOrdinal() != tc.ord || tl.l.EndOrdinal() != tc.ord+4 {
+				t.Fatalf("reopened: ordinals [%d, %d)", tl.l.StartOrdinal(), tl.l.EndOrdinal())
+			}
+		})
+	}
+}
+
+// TestResetInterrupted: Open finishes a committed reset whose segments were not yet
+// replaced, and ignores one whose marker never made it into place.
+func TestResetInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		committed bool
+	}{{"committed", true}, {"not committed", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := disk.NewMem()
+			tl := newTestLog(t, fs, Config{SegmentBytes: 300})
+			for k := range 6 {
+				tl.append(int64(k), spec(1, 60, int64(k)))
+			}
+			tl.syncAll()
+			if err := commitReset(fs, testDir, 100, 9); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.committed {
+				if err := fs.Rename(testDir+"/"+resetName, testDir+"/"+resetTmpName); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tl.reopen(0)
+			l := tl.l
+			if tc.committed {
+				if l.StartOffset() != 100 || l.EndOffset() != 100 || l.StartOrdinal() != 9 {
+					t.Fatalf("[%d, %d) ordinal %d", l.StartOffset(), l.EndOffset(), l.StartOrdinal())
+				}
+			} else {
+				tl.check()
+				if l.StartOrdinal() != 0 || l.EndOrdinal() != 6 {
+					t.Fatalf("ordinals [%d, %d)", l.StartOrdinal(), l.EndOrdinal())
+				}
+			}
+			names, err := fs.List(testDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range names {
+				if name == resetName || name == resetTmpName {
+					t.Fatalf("%s left behind", name)
+				}
+			}
+		})
+	}
+}
+
+// TestRetentionTwoSteps: RetentionPoint names the start EnforceRetention would leave and
+// changes nothing; DeleteBefore deletes whole sealed segments below an offset, never the
+// active one, and keeps ordinals.
+func TestRetentionTwoSteps(t *testing.T) {
+	newLog := func(cfg Config) *testLog {
+		cfg.SegmentBytes = 1000
+		tl := newTestLog(t, disk.NewMem(), cfg)
+		for i := range 40 {
+			tl.append(int64(i), spec(1, 200, int64(i*1000))) // ~280-byte batches, 3 per segment
+		}
+		return tl
+	}
+	t.Run("point matches EnforceRetention", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			cfg   Config
+			nowMs int64
+		}{
+			{"bytes", Config{RetentionBytes: 3000}, 0},
+			{"time", Config{RetentionMs: 10_000}, 30_500},
+			{"both", Config{RetentionBytes: 9000, RetentionMs: 10_000}, 20_500},
+			{"nothing", Config{RetentionBytes: 1 << 20}, 0},
+			{"everything but the active", Config{RetentionMs: 1}, 1 << 40},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				a, b := newLog(tc.cfg), newLog(tc.cfg)
+				a.syncAll()
+				b.syncAll()
+				before := a.l.Stats()
+				point, ok := a.l.RetentionPoint(tc.nowMs)
+				if a.l.Stats() != before || a.l.NeedsSync() {
+					t.Fatal("RetentionPoint changed the log")
+				}
+				if err := b.l.EnforceRetention(tc.nowMs); err != nil {
+					t.Fatal(err)
+				}
+				if point != b.l.StartOffset() || ok != (point > 0) {
+					t.Fatalf("point %d, %v; EnforceRetention left %d", point, ok, b.l.StartOffset())
+				}
+				if err := a.l.DeleteBefore(point); err != nil || a.l.StartOffset() != point {
+					t.Fatalf("DeleteBefore(%d): start %d, %v", point, a.l.StartOffset(), err)
+				}
+				a.check()
+				if a.l.StartOrdinal() != point { // one batch of one record each
+					t.Fatalf("start ordinal %d, want %d", a.l.StartOrdinal(), point)
+				}
+			})
+		}
+	})
+	t.Run("delete before", func(t *testing.T) {
+		tl := newLog(Config{})
+		if err := tl.l.DeleteBefore(20); err != nil || tl.l.StartOffset() != 0 {
+			t.Fatalf("unsealed: start %d, %v; want nothing deleted", tl.l.StartOffset(), err)
+		}
+		tl.syncAll()
+		for _, tc := range []struct{ offset, wantStart int64 }{
+			{0, 0},    // nothing below
+			{2, 0},    // inside the first segment: it stays
+			{3, 3},    // the first segment ends at 3
+			{10, 9},   // whole segments only
+			{9, 9},    // below the start now: nothing
+			{1e9, 39}, // never the active segment
+		} {
+			if err := tl.l.DeleteBefore(tc.offset); err != nil || tl.l.StartOffset() != tc.wantStart {
+				t.Fatalf("DeleteBefore(%d): start %d, %v; want %d", tc.offset, tl.l.StartOffset(), err, tc.wantStart)
+			}
+			if tl.l.StartOrdinal() != tc.wantStart {
+				t.Fatalf("DeleteBefore(%d): start ordinal %d", tc.offset, tl.l.StartOrdinal())
+			}
+			tl.check()
+		}
+		tl.syncAll()
+		tl.reopen(0)
+		if tl.l.StartOffset() != 39 || tl.l.StartOrdinal() != 39 {
+			t.Fatalf("reopened: start %d, ordinal %d", tl.l.StartOffset(), tl.l.StartOrdinal())
+		}
+	})
+}

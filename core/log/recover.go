@@ -50,6 +50,14 @@ func Open(fsys FS, dir string, cfg Config, nowMs int64) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log: open: %w", err)
 	}
+	// A reset (ResetTo) a crash interrupted is finished, or undone when not committed.
+	if changed, err := recoverReset(fsys, dir, names); err != nil {
+		return nil, err
+	} else if changed {
+		if names, err = fsys.List(dir); err != nil {
+			return nil, fmt.Errorf("log: open: %w", err)
+		}
+	}
 	// Make what we see durable before sealing anything: a seal vouches that the
 	// segment's successor exists durably (see run).
 	if err := fsys.SyncDir(dir); err != nil {

@@ -127,6 +127,10 @@ func (l *Log) SyncDone(j *SyncJob, err error) {
 		panic("log: SyncDone of a job that is not outstanding")
 	}
 	l.job = nil
+	doomed := j.doomed
+	if l.dropJobDoomed {
+		doomed, l.dropJobDoomed = nil, false
+	}
 	for _, f := range l.closeLater {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("log: close removed segment: %w", cerr)
@@ -139,7 +143,7 @@ func (l *Log) SyncDone(j *SyncJob, err error) {
 		return
 	}
 	l.durable = max(l.durable, min(j.End, l.jobCap, l.EndOffset()))
-	for _, name := range j.doomed {
+	for _, name := range doomed {
 		if err := l.fs.Remove(name); err != nil {
 			l.markFailed(fmt.Errorf("log: retention: %w", err))
 			return
