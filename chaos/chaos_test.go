@@ -17,6 +17,7 @@ var (
 	flagDuration = flag.Duration("chaos.duration", 0, "length of the fault schedule (0: the short run, 25s)")
 	flagNodes    = flag.Int("chaos.nodes", 1, "nodes in the cluster")
 	flagKeep     = flag.Bool("chaos.keep", false, "keep the run folder even when the run passes")
+	flagFullDisk = flag.Bool("chaos.fulldisk", true, "add full-disk faults (node data on tmpfs) where this process may mount (root)")
 )
 
 var build struct {
@@ -83,6 +84,13 @@ func TestChaos(t *testing.T) {
 	bin := chronikBinary(t, ctx)
 	cfg := DefaultConfig(s, d)
 	cfg.Nodes, cfg.Binary, cfg.Keep, cfg.Logf = *flagNodes, bin, *flagKeep, t.Logf
+	if *flagFullDisk {
+		if err := TmpfsAvailable(os.TempDir()); err != nil {
+			t.Logf("no full-disk faults: %v", err)
+		} else {
+			cfg.FullDisk = true
+		}
+	}
 	replay := "go test ./chaos -run 'TestChaos$' -count=1 -v -chaos.seed=" + strconv.FormatUint(s, 10) + " -chaos.duration=" + d.String()
 	t.Logf("seed %d; replay: %s", s, replay)
 	res, err := Run(ctx, cfg)

@@ -34,6 +34,9 @@ type Config struct {
 	ValueBytes int
 	// MaxOpsPerWriter bounds each writer's writes.
 	MaxOpsPerWriter int
+	// WriteInterval is the least time between the calls of one writer: it bounds the
+	// history and the data of a long run (4 writers at 5 ms: at most 800 writes a second).
+	WriteInterval time.Duration
 	// RecordTimeout is franz-go's RecordDeliveryTimeout for the writers.
 	RecordTimeout time.Duration
 	// Recovery is how long every writer has, after the faults heal, to get a write
@@ -41,6 +44,9 @@ type Config struct {
 	Recovery time.Duration
 	// Schedule shapes the faults; its Duration and Nodes are set from the fields above.
 	Schedule ScheduleConfig
+	// FullDisk puts each node's data on a tmpfs of its own and adds FullDisk faults to
+	// the schedule's kinds (when Schedule.Kinds is empty). It needs root (TmpfsAvailable).
+	FullDisk bool
 	// Binary is the chronik executable (cluster.Build).
 	Binary string
 	// OutDir is the parent of the run folder.
@@ -56,7 +62,7 @@ func DefaultConfig(seed uint64, d time.Duration) Config {
 	return Config{
 		Seed: seed, Duration: d,
 		Nodes: 1, Partitions: 3, Writers: 4,
-		ValueBytes: 200, MaxOpsPerWriter: 200_000,
+		ValueBytes: 200, MaxOpsPerWriter: 1_000_000, WriteInterval: 5 * time.Millisecond,
 		RecordTimeout: 20 * time.Second,
 		Recovery:      20 * time.Second,
 		Schedule: ScheduleConfig{
@@ -78,6 +84,9 @@ func (c *Config) validate() error {
 		return errors.New("chaos: config needs Binary and OutDir")
 	}
 	c.Schedule.Duration, c.Schedule.Nodes = c.Duration, c.Nodes
+	if c.FullDisk && len(c.Schedule.Kinds) == 0 {
+		c.Schedule.Kinds = append(append([]Kind(nil), AllKinds...), FullDisk)
+	}
 	return nil
 }
 
@@ -135,10 +144,28 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}()
 
-	cl, err := cluster.Start(ctx, cluster.Config{Binary: cfg.Binary, Dir: dir, Nodes: cfg.Nodes, Seed: cfg.Seed})
+	ccfg := cluster.Config{Binary: cfg.Binary, Dir: dir, Nodes: cfg.Nodes, Seed: cfg.Seed}
+	tg := &target{logf: ev.logf}
+	if cfg.FullDisk {
+		ccfg.DataRoot = filepath.Join(dir, "tmpfs")
+		defer func() {
+			if uerr := unmountAll(tg.disks, dir, res.Failed()); err == nil {
+				err = uerr
+			}
+		}()
+		for i := 1; i <= cfg.Nodes; i++ {
+			d, merr := mountTmpfs(filepath.Join(ccfg.DataRoot, fmt.Sprintf("node-%d", i)))
+			if merr != nil {
+				return res, merr
+			}
+			tg.disks = append(tg.disks, d)
+		}
+	}
+	cl, err := cluster.Start(ctx, ccfg)
 	if err != nil {
 		return res, err
 	}
+	tg.c = cl
 	defer func() {
 		if cerr := cl.Close(); err == nil {
 			err = cerr
@@ -154,9 +181,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	stop := w.start(ctx)
 	ev.start = start
-	serr := runSchedule(ctx, cl, start, res.Schedule, ev.logf)
+	serr := runSchedule(ctx, tg, start, res.Schedule)
 	healed := time.Now()
-	herr := healAll(ctx, cl, ev.logf)
+	herr := healAll(ctx, tg)
 	report := &Report{}
 	if serr == nil && herr == nil {
 		waitProgress(ctx, hist, cfg.Writers, healed, cfg.Recovery, report)
@@ -195,10 +222,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	return res, werr
 }
 
-// healAll removes every proxy fault, resumes paused nodes and restarts stopped ones.
-func healAll(ctx context.Context, c *cluster.Cluster, logf func(string, ...any)) error {
+// healAll removes every proxy fault, grows every tmpfs, resumes paused nodes and restarts
+// stopped ones.
+func healAll(ctx context.Context, tg *target) error {
+	c, logf := tg.c, tg.logf
 	c.HealNetwork()
 	var errs []error
+	for _, d := range tg.disks {
+		errs = append(errs, d.grow())
+	}
 	for _, n := range c.Nodes() {
 		if n.Paused() {
 			errs = append(errs, n.Resume())
@@ -208,6 +240,24 @@ func healAll(ctx context.Context, c *cluster.Cluster, logf func(string, ...any))
 		}
 	}
 	logf("healed everything")
+	return errors.Join(errs...)
+}
+
+// unmountAll unmounts the nodes' tmpfs data dirs, first copying each to
+// <dir>/node-<i>/data-copy when keep is set (a failed run keeps its data).
+func unmountAll(disks []*tmpfs, dir string, keep bool) error {
+	var errs []error
+	for i, d := range disks {
+		if keep {
+			dst := filepath.Join(dir, fmt.Sprintf("node-%d", i+1), "data-copy")
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				errs = append(errs, err)
+			} else {
+				errs = append(errs, d.copyTo(dst))
+			}
+		}
+		errs = append(errs, d.unmount())
+	}
 	return errors.Join(errs...)
 }
 

@@ -24,9 +24,12 @@ const (
 	Reset         Kind = "reset"          // proxy aborts every connection with an RST, repeatedly
 	Kill          Kind = "kill"           // kill -9, restart on the same data dir after Length
 	Pause         Kind = "pause"          // SIGSTOP, SIGCONT after Length
+	// FullDisk shrinks the node's tmpfs to what it holds; the heal grows it and restarts
+	// the node. Drawn only when Config.FullDisk is set (it needs root).
+	FullDisk Kind = "full-disk"
 )
 
-// AllKinds lists every kind, in the order a schedule draws them.
+// AllKinds lists the kinds every schedule draws from, in order.
 var AllKinds = []Kind{Delay, Blackhole, BlackholeUp, BlackholeDown, Drop, Reset, Kill, Pause}
 
 // repeatEvery is how often Drop and Reset strike during their Length.
@@ -108,15 +111,23 @@ func FormatSchedule(s []Fault) string {
 	return b.String()
 }
 
+// target is what a schedule acts on.
+type target struct {
+	c *cluster.Cluster
+	// disks are the nodes' tmpfs data dirs, by node index; nil without FullDisk.
+	disks []*tmpfs
+	logf  func(string, ...any)
+}
+
 // runSchedule applies each fault at its time, relative to start, and heals it after its
-// length; it stops early when ctx is done, healing what it applied. logf records each
-// step. It returns an error when a node fails to restart.
-func runSchedule(ctx context.Context, c *cluster.Cluster, start time.Time, sched []Fault, logf func(string, ...any)) error {
+// length; it stops early when ctx is done, healing what it applied. It returns an error
+// when a fault or its heal fails (a node does not restart).
+func runSchedule(ctx context.Context, tg *target, start time.Time, sched []Fault) error {
 	for _, f := range sched {
 		if !sleepUntil(ctx, start.Add(f.At)) {
 			return nil
 		}
-		if err := applyFault(ctx, c, start, f, logf); err != nil {
+		if err := applyFault(ctx, tg, start, f); err != nil {
 			return err
 		}
 	}
@@ -124,7 +135,8 @@ func runSchedule(ctx context.Context, c *cluster.Cluster, start time.Time, sched
 }
 
 // applyFault applies f, waits its length (or until ctx is done) and heals it.
-func applyFault(ctx context.Context, c *cluster.Cluster, start time.Time, f Fault, logf func(string, ...any)) error {
+func applyFault(ctx context.Context, tg *target, start time.Time, f Fault) error {
+	c, logf := tg.c, tg.logf
 	n := c.Nodes()[f.Node]
 	end := start.Add(f.At + f.Length)
 	logf("apply %v", f)
@@ -156,16 +168,30 @@ func applyFault(ctx context.Context, c *cluster.Cluster, start time.Time, f Faul
 		if err := n.Pause(); err != nil {
 			return err
 		}
+	case FullDisk:
+		if err := tg.disks[f.Node].fill(); err != nil {
+			return err
+		}
 	}
 	sleepUntil(ctx, end)
-	return healFault(c, f, logf)
+	return healFault(tg, f)
 }
 
 // healFault undoes f. A killed node restarts with a fresh context: healing must happen
 // even when the run is ending.
-func healFault(c *cluster.Cluster, f Fault, logf func(string, ...any)) error {
+func healFault(tg *target, f Fault) error {
+	c, logf := tg.c, tg.logf
 	n := c.Nodes()[f.Node]
 	switch f.Kind {
+	case FullDisk:
+		// A storage error stops a replica until an operator acts: grow the disk, restart.
+		if err := tg.disks[f.Node].grow(); err != nil {
+			return err
+		}
+		if err := n.Kill(); err != nil {
+			return err
+		}
+		fallthrough
 	case Kill:
 		rctx, cancel := context.WithTimeout(context.Background(), 2*cluster.DefaultStartTimeout)
 		defer cancel()

@@ -93,7 +93,12 @@ func (w *workload) produce(ctx context.Context, writer int) error {
 	id := loadrec.ProducerID(w.runID, uint32(writer))
 	part := int32(writer % w.cfg.Partitions)
 	key := loadrec.Key(id)
+	next := time.Now()
 	for seq := uint64(0); seq < uint64(w.cfg.MaxOpsPerWriter) && ctx.Err() == nil; seq++ {
+		if !sleepUntil(ctx, next) {
+			break
+		}
+		next = time.Now().Add(w.cfg.WriteInterval)
 		value := loadrec.Append(nil, id, seq, w.cfg.ValueBytes)
 		op := w.hist.Call(writer, id, seq, part)
 		res := cl.ProduceSync(ctx, &kgo.Record{Topic: w.topic, Partition: part, Key: key, Value: value})
@@ -106,11 +111,8 @@ func (w *workload) produce(ctx context.Context, writer int) error {
 		default:
 			w.hist.Return(op, Unknown, -1, err)
 		}
-		if err != nil {
-			select { // back off a little after an error
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
+		if err != nil { // back off a little after an error
+			next = time.Now().Add(50 * time.Millisecond)
 		}
 	}
 	return nil
