@@ -338,22 +338,9 @@ func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
 		if e.Term > math.MaxInt32 {
 			return fmt.Errorf("%w: entry %d term %d", errTermTooLarge, e.Index, e.Term)
 		}
-		start := len(s.scratch)
 		var err error
 		if s.scratch, err = appendStored(s.scratch, e); err != nil {
 			return err
-		}
-		if h, _ := record.ParseHeader(s.scratch[start:]); h.LogAppendTime() {
-			// core/log stamps LogAppendTime batches with its nowMs; pass the leader's
-			// stamp so that every replica keeps the same bytes (see "Changes needed in
-			// core/log").
-			if err := s.flush(s.scratch[:start], nowMs); err != nil {
-				return err
-			}
-			if err := s.flush(s.scratch[start:], h.MaxTimestamp); err != nil {
-				return err
-			}
-			s.scratch = s.scratch[:0]
 		}
 	}
 	if err := s.flush(s.scratch, nowMs); err != nil {
@@ -368,7 +355,9 @@ func (s *Storage) flush(b []byte, nowMs int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, _, err := s.log.Append(b, nowMs); err != nil {
+	// As is: a LogAppendTime batch keeps the stamp the leader gave it in Propose, so that
+	// every replica stores the same bytes; nowMs only ages segments.
+	if _, _, err := s.log.AppendAsIs(b, nowMs); err != nil {
 		return fmt.Errorf("replica: append: %w", err)
 	}
 	return record.Split(b, func(_ []byte, h record.Header) bool {
