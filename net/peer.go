@@ -63,7 +63,7 @@ const (
 	MaxPeerFrameBytes = 32 << 20
 	// MaxPeerQueuedMessages bounds the messages queued for one peer.
 	MaxPeerQueuedMessages = 16384
-	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see queuedBytes).
+	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see peerQueuedBytes).
 	MaxPeerQueuedBytes = 64 << 20
 	// MaxPeerInboundBatches bounds the decoded batches waiting for the loop.
 	MaxPeerInboundBatches = 1024
@@ -116,7 +116,7 @@ func (c *PeerConfig) validate() error {
 	switch {
 	case c.ID == 0:
 		return errors.New("net: peer transport: node id 0")
-	case len(c.ClusterID) > maxClusterIDBytes:
+	case len(c.ClusterID) > maxPeerClusterIDBytes:
 		return errors.New("net: peer transport: cluster id over 255 bytes")
 	case c.Listener == nil:
 		return errors.New("net: peer transport: no listener")
@@ -126,10 +126,10 @@ func (c *PeerConfig) validate() error {
 			return fmt.Errorf("net: peer transport: bad peer %d at %q", id, addr)
 		}
 	}
-	c.MaxQueuedMessages = cmpOr(c.MaxQueuedMessages, MaxPeerQueuedMessages)
-	c.MaxQueuedBytes = cmpOr(c.MaxQueuedBytes, MaxPeerQueuedBytes)
-	c.MaxFrameBytes = cmpOr(c.MaxFrameBytes, MaxPeerFrameBytes)
-	c.InboundBatches = cmpOr(c.InboundBatches, MaxPeerInboundBatches)
+	c.MaxQueuedMessages = peerLimitOr(c.MaxQueuedMessages, MaxPeerQueuedMessages)
+	c.MaxQueuedBytes = peerLimitOr(c.MaxQueuedBytes, MaxPeerQueuedBytes)
+	c.MaxFrameBytes = peerLimitOr(c.MaxFrameBytes, MaxPeerFrameBytes)
+	c.InboundBatches = peerLimitOr(c.InboundBatches, MaxPeerInboundBatches)
 	if c.MaxFrameBytes < 64 {
 		return errors.New("net: peer transport: MaxFrameBytes below 64")
 	}
@@ -141,7 +141,7 @@ func (c *PeerConfig) validate() error {
 	return nil
 }
 
-func cmpOr(v, def int) int {
+func peerLimitOr(v, def int) int {
 	if v <= 0 {
 		return def
 	}
@@ -336,11 +336,11 @@ func (t *PeerTransport) Stats() PeerTransportStats {
 	for _, p := range t.peers {
 		s.Peers = append(s.Peers, p.stats())
 	}
-	slices.SortFunc(s.Peers, func(a, b PeerStats) int { return cmpNode(a.Peer, b.Peer) })
+	slices.SortFunc(s.Peers, func(a, b PeerStats) int { return cmpNodeID(a.Peer, b.Peer) })
 	return s
 }
 
-func cmpNode(a, b NodeID) int {
+func cmpNodeID(a, b NodeID) int {
 	switch {
 	case a < b:
 		return -1

@@ -20,42 +20,42 @@ import (
 //	  kind 2 (heartbeat resp): term uvarint
 //
 // A heartbeat entry rebuilds raftpb.Message{Type, To: receiver, From: sender, Term,
-// Commit}; only messages that are exactly that are encoded so (compactHeartbeat).
+// Commit}; only messages that are exactly that are encoded so (compactPeerHeartbeat).
 const (
-	frameHello  byte = 1
-	frameAck    byte = 2
-	frameReject byte = 3
-	frameBatch  byte = 16
+	peerFrameHello  byte = 1
+	peerFrameAck    byte = 2
+	peerFrameReject byte = 3
+	peerFrameBatch  byte = 16
 
-	entryFull          byte = 0
-	entryHeartbeat     byte = 1
-	entryHeartbeatResp byte = 2
+	peerEntryFull          byte = 0
+	peerEntryHeartbeat     byte = 1
+	peerEntryHeartbeatResp byte = 2
 
 	peerMagic = "CRFT"
-	// maxClusterIDBytes bounds the cluster id in a handshake.
-	maxClusterIDBytes = 255
-	// batchHeaderMaxBytes is a batch frame's largest header: length, type, version, from
+	// maxPeerClusterIDBytes bounds the cluster id in a handshake.
+	maxPeerClusterIDBytes = 255
+	// peerBatchHeaderMaxBytes is a batch frame's largest header: length, type, version, from
 	// (uvarint of a uint64: at most 10 bytes), count.
-	batchHeaderMaxBytes = 4 + 2 + binary.MaxVarintLen64 + 4
-	// minEntryBytes is the smallest encoded entry: kind, group, one payload byte.
-	minEntryBytes = 3
+	peerBatchHeaderMaxBytes = 4 + 2 + binary.MaxVarintLen64 + 4
+	// minPeerEntryBytes is the smallest encoded entry: kind, group, one payload byte.
+	minPeerEntryBytes = 3
 )
 
 // ErrPeerFrame marks a malformed frame from a peer; the connection that sent it is closed.
 var ErrPeerFrame = errors.New("net: malformed peer frame")
 
-func frameErr(format string, args ...any) error {
+func peerFrameErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrPeerFrame}, args...)...)
 }
 
-// hello is the handshake both ends send: the dialer a hello, the acceptor an ack.
-type hello struct {
+// peerHello is the handshake both ends send: the dialer a hello, the acceptor an ack.
+type peerHello struct {
 	from, to  NodeID
 	clusterID string
 }
 
-// appendHello appends a whole hello or ack frame (typ) to buf.
-func appendHello(buf []byte, typ byte, h hello) []byte {
+// appendPeerHello appends a whole hello or ack frame (typ) to buf.
+func appendPeerHello(buf []byte, typ byte, h peerHello) []byte {
 	body := 2 + len(peerMagic) + 8 + 8 + 1 + len(h.clusterID)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(body))
 	buf = append(buf, typ, PeerProtocolVersion)
@@ -66,65 +66,65 @@ func appendHello(buf []byte, typ byte, h hello) []byte {
 	return append(buf, h.clusterID...)
 }
 
-// appendReject appends a reject frame carrying reason (cut to 255 bytes).
-func appendReject(buf []byte, reason string) []byte {
+// appendPeerReject appends a reject frame carrying reason (cut to 255 bytes).
+func appendPeerReject(buf []byte, reason string) []byte {
 	reason = reason[:min(len(reason), 255)]
 	buf = binary.BigEndian.AppendUint32(buf, uint32(2+1+len(reason)))
-	buf = append(buf, frameReject, PeerProtocolVersion, byte(len(reason)))
+	buf = append(buf, peerFrameReject, PeerProtocolVersion, byte(len(reason)))
 	return append(buf, reason...)
 }
 
-// parseHello decodes a hello or ack body of type typ. A reject body yields an error that
+// parsePeerHello decodes a hello or ack body of type typ. A reject body yields an error that
 // carries the peer's reason.
-func parseHello(body []byte, typ byte) (hello, error) {
+func parsePeerHello(body []byte, typ byte) (peerHello, error) {
 	if len(body) < 2 {
-		return hello{}, frameErr("short handshake")
+		return peerHello{}, peerFrameErr("short handshake")
 	}
 	if body[1] != PeerProtocolVersion {
-		return hello{}, frameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
+		return peerHello{}, peerFrameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
 	}
-	if body[0] == frameReject && typ == frameAck {
+	if body[0] == peerFrameReject && typ == peerFrameAck {
 		if len(body) < 3 || len(body) != 3+int(body[2]) {
-			return hello{}, frameErr("bad reject frame")
+			return peerHello{}, peerFrameErr("bad reject frame")
 		}
-		return hello{}, fmt.Errorf("net: peer rejected the handshake: %s", body[3:])
+		return peerHello{}, fmt.Errorf("net: peer rejected the handshake: %s", body[3:])
 	}
 	if body[0] != typ {
-		return hello{}, frameErr("frame type %d, want handshake %d", body[0], typ)
+		return peerHello{}, peerFrameErr("frame type %d, want handshake %d", body[0], typ)
 	}
 	p := body[2:]
 	if len(p) < len(peerMagic)+17 || string(p[:len(peerMagic)]) != peerMagic {
-		return hello{}, frameErr("bad handshake")
+		return peerHello{}, peerFrameErr("bad handshake")
 	}
 	p = p[len(peerMagic):]
-	h := hello{from: NodeID(binary.BigEndian.Uint64(p)), to: NodeID(binary.BigEndian.Uint64(p[8:]))}
+	h := peerHello{from: NodeID(binary.BigEndian.Uint64(p)), to: NodeID(binary.BigEndian.Uint64(p[8:]))}
 	n := int(p[16])
 	if len(p) != 17+n {
-		return hello{}, frameErr("bad handshake cluster id")
+		return peerHello{}, peerFrameErr("bad handshake cluster id")
 	}
 	h.clusterID = string(p[17:])
 	return h, nil
 }
 
-// appendBatchStart opens a batch frame from node from; finishBatch closes it. It returns
+// appendPeerBatchStart opens a batch frame from node from; finishPeerBatch closes it. It returns
 // the offset of the frame in buf.
-func appendBatchStart(buf []byte, from NodeID) ([]byte, int) {
+func appendPeerBatchStart(buf []byte, from NodeID) ([]byte, int) {
 	at := len(buf)
-	buf = append(buf, 0, 0, 0, 0, frameBatch, PeerProtocolVersion)
+	buf = append(buf, 0, 0, 0, 0, peerFrameBatch, PeerProtocolVersion)
 	buf = binary.AppendUvarint(buf, uint64(from))
 	return append(buf, 0, 0, 0, 0), at
 }
 
-// finishBatch writes the length and the count of the batch frame that starts at at.
-func finishBatch(buf []byte, at, count int) {
+// finishPeerBatch writes the length and the count of the batch frame that starts at at.
+func finishPeerBatch(buf []byte, at, count int) {
 	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 	_, n := binary.Uvarint(buf[at+6:])
 	binary.BigEndian.PutUint32(buf[at+6+n:], uint32(count))
 }
 
-// compactHeartbeat reports whether m travels as a heartbeat entry from node from to node
+// compactPeerHeartbeat reports whether m travels as a heartbeat entry from node from to node
 // to: it must be exactly what the receiver rebuilds, field for field.
-func compactHeartbeat(m *raftpb.Message, from, to NodeID) bool {
+func compactPeerHeartbeat(m *raftpb.Message, from, to NodeID) bool {
 	switch {
 	case m.Type != raftpb.MsgHeartbeat && m.Type != raftpb.MsgHeartbeatResp:
 		return false
@@ -138,48 +138,48 @@ func compactHeartbeat(m *raftpb.Message, from, to NodeID) bool {
 		m.Responses == nil
 }
 
-// appendEntry appends gm to an open batch frame from node from to node to.
-func appendEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) {
-	compact, size, _ := entrySize(gm, from, to)
-	return appendSizedEntry(buf, gm, compact, size)
+// appendPeerEntry appends gm to an open batch frame from node from to node to.
+func appendPeerEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) {
+	compact, size, _ := peerEntrySize(gm, from, to)
+	return appendPeerSizedEntry(buf, gm, compact, size)
 }
 
-// entrySize says how gm is encoded: compact, or full with a marshaled size of size; max
+// peerEntrySize says how gm is encoded: compact, or full with a marshaled size of size; max
 // bounds the whole entry's bytes.
-func entrySize(gm *GroupMessage, from, to NodeID) (compact bool, size, max int) {
-	if compactHeartbeat(&gm.Msg, from, to) {
+func peerEntrySize(gm *GroupMessage, from, to NodeID) (compact bool, size, max int) {
+	if compactPeerHeartbeat(&gm.Msg, from, to) {
 		return true, 0, 1 + 3*binary.MaxVarintLen64
 	}
 	size = gm.Msg.Size()
 	return false, size, 1 + 2*binary.MaxVarintLen64 + size
 }
 
-// appendSizedEntry appends gm as entrySize classified it.
-func appendSizedEntry(buf []byte, gm *GroupMessage, compact bool, size int) ([]byte, error) {
+// appendPeerSizedEntry appends gm as peerEntrySize classified it.
+func appendPeerSizedEntry(buf []byte, gm *GroupMessage, compact bool, size int) ([]byte, error) {
 	m := &gm.Msg
 	if compact {
 		if m.Type == raftpb.MsgHeartbeat {
-			buf = append(buf, entryHeartbeat)
+			buf = append(buf, peerEntryHeartbeat)
 			buf = binary.AppendUvarint(buf, gm.Group)
 			buf = binary.AppendUvarint(buf, m.Term)
 			return binary.AppendUvarint(buf, m.Commit), nil
 		}
-		buf = append(buf, entryHeartbeatResp)
+		buf = append(buf, peerEntryHeartbeatResp)
 		buf = binary.AppendUvarint(buf, gm.Group)
 		return binary.AppendUvarint(buf, m.Term), nil
 	}
-	buf = append(buf, entryFull)
+	buf = append(buf, peerEntryFull)
 	buf = binary.AppendUvarint(buf, gm.Group)
 	buf = binary.AppendUvarint(buf, uint64(size))
-	buf = growLen(buf, size)
+	buf = growPeerBuf(buf, size)
 	if _, err := m.MarshalToSizedBuffer(buf[len(buf)-size:]); err != nil {
 		return buf[:len(buf)-size], fmt.Errorf("net: marshal raft message: %w", err)
 	}
 	return buf, nil
 }
 
-// growLen extends buf by n bytes, reallocating at most once.
-func growLen(buf []byte, n int) []byte {
+// growPeerBuf extends buf by n bytes, reallocating at most once.
+func growPeerBuf(buf []byte, n int) []byte {
 	if cap(buf)-len(buf) < n {
 		nb := make([]byte, len(buf), 2*cap(buf)+n)
 		copy(nb, buf)
@@ -188,49 +188,49 @@ func growLen(buf []byte, n int) []byte {
 	return buf[:len(buf)+n]
 }
 
-// decodeBatch decodes a batch body (type and version included) that node from sent to
+// decodePeerBatch decodes a batch body (type and version included) that node from sent to
 // node to, appending its messages to msgs. On error msgs may hold a decoded prefix.
-func decodeBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]GroupMessage, error) {
-	if len(body) < 2 || body[0] != frameBatch {
-		return msgs, frameErr("not a batch frame")
+func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]GroupMessage, error) {
+	if len(body) < 2 || body[0] != peerFrameBatch {
+		return msgs, peerFrameErr("not a batch frame")
 	}
 	if body[1] != PeerProtocolVersion {
-		return msgs, frameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
+		return msgs, peerFrameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
 	}
 	p := body[2:]
 	sender, n := binary.Uvarint(p)
 	if n <= 0 || NodeID(sender) != from {
-		return msgs, frameErr("batch from node %d on node %d's connection", sender, from)
+		return msgs, peerFrameErr("batch from node %d on node %d's connection", sender, from)
 	}
 	p = p[n:]
 	if len(p) < 4 {
-		return msgs, frameErr("short batch header")
+		return msgs, peerFrameErr("short batch header")
 	}
 	count := int(binary.BigEndian.Uint32(p))
 	p = p[4:]
-	if count > len(p)/minEntryBytes {
-		return msgs, frameErr("count %d in %d bytes", count, len(p))
+	if count > len(p)/minPeerEntryBytes {
+		return msgs, peerFrameErr("count %d in %d bytes", count, len(p))
 	}
-	msgs = growMsgs(msgs, count)
+	msgs = growPeerMsgs(msgs, count)
 	for range count {
 		if len(p) < 1 {
-			return msgs, frameErr("truncated entry")
+			return msgs, peerFrameErr("truncated entry")
 		}
 		kind := p[0]
 		group, n := binary.Uvarint(p[1:])
 		if n <= 0 {
-			return msgs, frameErr("bad group id")
+			return msgs, peerFrameErr("bad group id")
 		}
 		p = p[1+n:]
 		gm := GroupMessage{Group: group}
 		var err error
 		switch kind {
-		case entryFull:
-			p, err = decodeFull(p, &gm.Msg)
-		case entryHeartbeat, entryHeartbeatResp:
-			p, err = decodeHeartbeat(p, kind, from, to, &gm.Msg)
+		case peerEntryFull:
+			p, err = decodePeerFull(p, &gm.Msg)
+		case peerEntryHeartbeat, peerEntryHeartbeatResp:
+			p, err = decodePeerHeartbeat(p, kind, from, to, &gm.Msg)
 		default:
-			err = frameErr("entry kind %d", kind)
+			err = peerFrameErr("entry kind %d", kind)
 		}
 		if err != nil {
 			return msgs, err
@@ -238,12 +238,12 @@ func decodeBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]GroupMess
 		msgs = append(msgs, gm)
 	}
 	if len(p) != 0 {
-		return msgs, frameErr("%d bytes after the last entry", len(p))
+		return msgs, peerFrameErr("%d bytes after the last entry", len(p))
 	}
 	return msgs, nil
 }
 
-func growMsgs(msgs []GroupMessage, n int) []GroupMessage {
+func growPeerMsgs(msgs []GroupMessage, n int) []GroupMessage {
 	if cap(msgs)-len(msgs) < n {
 		nm := make([]GroupMessage, len(msgs), len(msgs)+n)
 		copy(nm, msgs)
@@ -252,10 +252,10 @@ func growMsgs(msgs []GroupMessage, n int) []GroupMessage {
 	return msgs
 }
 
-func decodeFull(p []byte, m *raftpb.Message) ([]byte, error) {
+func decodePeerFull(p []byte, m *raftpb.Message) ([]byte, error) {
 	size, n := binary.Uvarint(p)
 	if n <= 0 || size > uint64(len(p)-n) {
-		return p, frameErr("bad message length")
+		return p, peerFrameErr("bad message length")
 	}
 	p = p[n:]
 	if err := m.Unmarshal(p[:size]); err != nil {
@@ -264,17 +264,17 @@ func decodeFull(p []byte, m *raftpb.Message) ([]byte, error) {
 	return p[size:], nil
 }
 
-func decodeHeartbeat(p []byte, kind byte, from, to NodeID, m *raftpb.Message) ([]byte, error) {
+func decodePeerHeartbeat(p []byte, kind byte, from, to NodeID, m *raftpb.Message) ([]byte, error) {
 	term, n := binary.Uvarint(p)
 	if n <= 0 {
-		return p, frameErr("bad heartbeat term")
+		return p, peerFrameErr("bad heartbeat term")
 	}
 	p = p[n:]
 	*m = raftpb.Message{Type: raftpb.MsgHeartbeatResp, To: uint64(to), From: uint64(from), Term: term}
-	if kind == entryHeartbeat {
+	if kind == peerEntryHeartbeat {
 		commit, n := binary.Uvarint(p)
 		if n <= 0 {
-			return p, frameErr("bad heartbeat commit")
+			return p, peerFrameErr("bad heartbeat commit")
 		}
 		p = p[n:]
 		m.Type, m.Commit = raftpb.MsgHeartbeat, commit

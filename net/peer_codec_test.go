@@ -10,9 +10,9 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// codecMessages are messages that survive a gogoproto round trip field for field (nil
+// peerCodecMessages are messages that survive a gogoproto round trip field for field (nil
 // where raftpb's Unmarshal leaves nil), heartbeats in both the compact and the full form.
-func codecMessages(from, to NodeID) []GroupMessage {
+func peerCodecMessages(from, to NodeID) []GroupMessage {
 	f, t := uint64(from), uint64(to)
 	return []GroupMessage{
 		{Group: 1, Msg: raftpb.Message{Type: raftpb.MsgHeartbeat, From: f, To: t, Term: 7, Commit: 1234}},
@@ -32,15 +32,15 @@ func codecMessages(from, to NodeID) []GroupMessage {
 	}
 }
 
-func encodeBatch(t testing.TB, from, to NodeID, msgs []GroupMessage) []byte {
-	buf, at := appendBatchStart(nil, from)
+func encodePeerBatch(t testing.TB, from, to NodeID, msgs []GroupMessage) []byte {
+	buf, at := appendPeerBatchStart(nil, from)
 	for i := range msgs {
 		var err error
-		if buf, err = appendEntry(buf, from, to, &msgs[i]); err != nil {
+		if buf, err = appendPeerEntry(buf, from, to, &msgs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	finishBatch(buf, at, len(msgs))
+	finishPeerBatch(buf, at, len(msgs))
 	if got := binary.BigEndian.Uint32(buf); int(got) != len(buf)-4 {
 		t.Fatalf("frame length %d, body %d", got, len(buf)-4)
 	}
@@ -48,9 +48,9 @@ func encodeBatch(t testing.TB, from, to NodeID, msgs []GroupMessage) []byte {
 }
 
 func TestPeerBatchRoundTrip(t *testing.T) {
-	msgs := codecMessages(3, 1)
-	frame := encodeBatch(t, 3, 1, msgs)
-	got, err := decodeBatch(frame[4:], 3, 1, nil)
+	msgs := peerCodecMessages(3, 1)
+	frame := encodePeerBatch(t, 3, 1, msgs)
+	got, err := decodePeerBatch(frame[4:], 3, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +75,13 @@ func TestPeerHeartbeatCompact(t *testing.T) {
 		{"app", raftpb.Message{Type: raftpb.MsgApp, From: 2, To: 1}, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := compactHeartbeat(&tc.m, 2, 1); got != tc.compact {
+			if got := compactPeerHeartbeat(&tc.m, 2, 1); got != tc.compact {
 				t.Fatalf("compact = %v, want %v", got, tc.compact)
 			}
 			if !tc.compact {
 				return
 			}
-			buf, err := appendEntry(nil, 2, 1, &GroupMessage{Group: 100, Msg: tc.m})
+			buf, err := appendPeerEntry(nil, 2, 1, &GroupMessage{Group: 100, Msg: tc.m})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,14 +93,14 @@ func TestPeerHeartbeatCompact(t *testing.T) {
 }
 
 func TestPeerDecodeRejects(t *testing.T) {
-	good := encodeBatch(t, 3, 1, codecMessages(3, 1))[4:]
+	good := encodePeerBatch(t, 3, 1, peerCodecMessages(3, 1))[4:]
 	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	for _, tc := range []struct {
 		name string
 		body []byte
 	}{
 		{"empty", nil},
-		{"hello type", mutate(func(b []byte) []byte { b[0] = frameHello; return b })},
+		{"peerHello type", mutate(func(b []byte) []byte { b[0] = peerFrameHello; return b })},
 		{"version", mutate(func(b []byte) []byte { b[1] = 9; return b })},
 		{"other sender", mutate(func(b []byte) []byte { b[2] = 4; return b })},
 		{"count too big", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[3:], 1<<30); return b })},
@@ -109,7 +109,7 @@ func TestPeerDecodeRejects(t *testing.T) {
 		{"bad kind", mutate(func(b []byte) []byte { b[7] = 9; return b })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := decodeBatch(tc.body, 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
+			if _, err := decodePeerBatch(tc.body, 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
 				t.Fatalf("err = %v, want ErrPeerFrame", err)
 			}
 		})
@@ -117,17 +117,17 @@ func TestPeerDecodeRejects(t *testing.T) {
 }
 
 func TestPeerHandshakeRoundTrip(t *testing.T) {
-	h := hello{from: 2, to: 3, clusterID: "chronik-test"}
-	frame := appendHello(nil, frameHello, h)
-	got, err := parseHello(frame[4:], frameHello)
+	h := peerHello{from: 2, to: 3, clusterID: "chronik-test"}
+	frame := appendPeerHello(nil, peerFrameHello, h)
+	got, err := parsePeerHello(frame[4:], peerFrameHello)
 	if err != nil || got != h {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	if _, err := parseHello(frame[4:], frameAck); !errors.Is(err, ErrPeerFrame) {
-		t.Fatalf("hello taken as an ack: %v", err)
+	if _, err := parsePeerHello(frame[4:], peerFrameAck); !errors.Is(err, ErrPeerFrame) {
+		t.Fatalf("peerHello taken as an ack: %v", err)
 	}
-	rej := appendReject(nil, "cluster id")
-	if _, err := parseHello(rej[4:], frameAck); err == nil || !bytes.Contains([]byte(err.Error()), []byte("cluster id")) {
+	rej := appendPeerReject(nil, "cluster id")
+	if _, err := parsePeerHello(rej[4:], peerFrameAck); err == nil || !bytes.Contains([]byte(err.Error()), []byte("cluster id")) {
 		t.Fatalf("reject: %v", err)
 	}
 }
@@ -135,14 +135,14 @@ func TestPeerHandshakeRoundTrip(t *testing.T) {
 // FuzzPeerDecodeBatch: decoding never panics, and what decodes re-encodes to a frame
 // that decodes to the same messages.
 func FuzzPeerDecodeBatch(f *testing.F) {
-	f.Add(encodeBatch(f, 3, 1, codecMessages(3, 1))[4:])
-	f.Add(encodeBatch(f, 3, 1, codecMessages(3, 1)[:3])[4:])
+	f.Add(encodePeerBatch(f, 3, 1, peerCodecMessages(3, 1))[4:])
+	f.Add(encodePeerBatch(f, 3, 1, peerCodecMessages(3, 1)[:3])[4:])
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, err := decodeBatch(body, 3, 1, nil)
+		msgs, err := decodePeerBatch(body, 3, 1, nil)
 		if err != nil {
 			return
 		}
-		again, err := decodeBatch(encodeBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
+		again, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

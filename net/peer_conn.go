@@ -46,9 +46,9 @@ func newPeer(t *PeerTransport, id NodeID, addr string) *peer {
 	}
 }
 
-// queuedBytes approximates the encoded size of m without encoding it: the entries' and
+// peerQueuedBytes approximates the encoded size of m without encoding it: the entries' and
 // the context's data plus a fixed overhead per message and per entry.
-func queuedBytes(m *GroupMessage) int {
+func peerQueuedBytes(m *GroupMessage) int {
 	n := 64 + len(m.Msg.Context)
 	for i := range m.Msg.Entries {
 		n += 24 + len(m.Msg.Entries[i].Data)
@@ -64,7 +64,7 @@ func (p *peer) enqueue(msgs []GroupMessage) int {
 	p.mu.Lock()
 	n := 0
 	for ; n < len(msgs); n++ {
-		size := queuedBytes(&msgs[n])
+		size := peerQueuedBytes(&msgs[n])
 		if len(p.queue) >= cfg.MaxQueuedMessages || p.queueBytes+size > cfg.MaxQueuedBytes {
 			break
 		}
@@ -154,16 +154,16 @@ func (p *peer) run() {
 			failures = 1 // a healthy connection ended: redial now, back off if that fails
 			continue
 		}
-		if !p.sleep(backoff(failures, p.rng)) {
+		if !p.sleep(peerBackoff(failures, p.rng)) {
 			return
 		}
 		failures++
 	}
 }
 
-// backoff is the wait before attempt failures+1: drawn in [d/2, d] where d doubles from
+// peerBackoff is the wait before attempt failures+1: drawn in [d/2, d] where d doubles from
 // PeerBackoffMin and is capped at PeerBackoffMax.
-func backoff(failures int, rng *rand.Rand) time.Duration {
+func peerBackoff(failures int, rng *rand.Rand) time.Duration {
 	d := PeerBackoffMax
 	if failures < 30 {
 		d = min(PeerBackoffMin<<failures, PeerBackoffMax)
@@ -220,14 +220,14 @@ func (p *peer) handshake(nc gonet.Conn, deadline time.Time) error {
 	if err := nc.SetDeadline(deadline); err != nil {
 		return err
 	}
-	if _, err := nc.Write(appendHello(nil, frameHello, hello{from: cfg.ID, to: p.id, clusterID: cfg.ClusterID})); err != nil {
+	if _, err := nc.Write(appendPeerHello(nil, peerFrameHello, peerHello{from: cfg.ID, to: p.id, clusterID: cfg.ClusterID})); err != nil {
 		return err
 	}
-	body, err := readFrame(nc, nil, 1024)
+	body, err := readPeerFrame(nc, nil, 1024)
 	if err != nil {
 		return err
 	}
-	h, err := parseHello(body, frameAck)
+	h, err := parsePeerHello(body, peerFrameAck)
 	if err != nil {
 		return err
 	}
@@ -302,20 +302,20 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 		return nil
 	}
 	target := min(cfg.MaxFrameBytes, peerFrameTargetBytes)
-	buf, at := appendBatchStart(buf, from)
+	buf, at := appendPeerBatchStart(buf, from)
 	closeFrame := func() {
 		if count == 0 {
 			buf = buf[:at]
 			return
 		}
-		finishBatch(buf, at, count)
+		finishPeerBatch(buf, at, count)
 		p.frames.Add(1)
 		pending, count = pending+count, 0
 	}
 	for i := range q {
 		gm := &q[i]
-		compact, size, need := entrySize(gm, from, to)
-		if need > cfg.MaxFrameBytes-batchHeaderMaxBytes {
+		compact, size, need := peerEntrySize(gm, from, to)
+		if need > cfg.MaxFrameBytes-peerBatchHeaderMaxBytes {
 			p.tooLarge.Add(1)
 			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
 			continue
@@ -327,10 +327,10 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 					return buf, err
 				}
 			}
-			buf, at = appendBatchStart(buf, from)
+			buf, at = appendPeerBatchStart(buf, from)
 		}
 		var err error
-		if buf, err = appendSizedEntry(buf, gm, compact, size); err != nil {
+		if buf, err = appendPeerSizedEntry(buf, gm, compact, size); err != nil {
 			p.tooLarge.Add(1)
 			cfg.logf("peer %d: group %d: %v", p.id, gm.Group, err)
 			continue
@@ -341,16 +341,16 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 	return buf, write()
 }
 
-// readFrame reads one frame of at most maxBytes into buf (reused when large enough) and
+// readPeerFrame reads one frame of at most maxBytes into buf (reused when large enough) and
 // returns its body.
-func readFrame(r io.Reader, buf []byte, maxBytes int) ([]byte, error) {
+func readPeerFrame(r io.Reader, buf []byte, maxBytes int) ([]byte, error) {
 	var prefix [4]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
 		return nil, err
 	}
 	size := binary.BigEndian.Uint32(prefix[:])
 	if size < 2 || uint64(size) > uint64(maxBytes) {
-		return nil, frameErr("frame of %d bytes, limit %d", size, maxBytes)
+		return nil, peerFrameErr("frame of %d bytes, limit %d", size, maxBytes)
 	}
 	if cap(buf) < int(size) {
 		buf = make([]byte, size)
@@ -375,7 +375,7 @@ func (t *PeerTransport) accept(ln gonet.Listener) {
 			var ne gonet.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				if !sleepOrClose(t.closing, tempDelay) {
+				if !peerSleep(t.closing, tempDelay) {
 					return
 				}
 				continue
@@ -399,7 +399,7 @@ func (t *PeerTransport) accept(ln gonet.Listener) {
 	}
 }
 
-func sleepOrClose(closing <-chan struct{}, d time.Duration) bool {
+func peerSleep(closing <-chan struct{}, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
@@ -413,7 +413,7 @@ func sleepOrClose(closing <-chan struct{}, d time.Duration) bool {
 // serveInbound checks the handshake, then decodes frames and delivers them until the
 // connection ends or sends something malformed.
 func (t *PeerTransport) serveInbound(nc gonet.Conn) {
-	from, err := t.acceptHello(nc)
+	from, err := t.acceptPeerHello(nc)
 	if err != nil {
 		t.cfg.logf("peer connection from %s: %v", nc.RemoteAddr(), err)
 		return
@@ -421,7 +421,7 @@ func (t *PeerTransport) serveInbound(nc gonet.Conn) {
 	br := bufio.NewReaderSize(nc, 64<<10)
 	var buf []byte
 	for {
-		body, err := readFrame(br, buf, t.cfg.MaxFrameBytes)
+		body, err := readPeerFrame(br, buf, t.cfg.MaxFrameBytes)
 		if err != nil {
 			if errors.Is(err, ErrPeerFrame) {
 				t.decodeErrors.Add(1)
@@ -429,7 +429,7 @@ func (t *PeerTransport) serveInbound(nc gonet.Conn) {
 			}
 			return // EOF, reset, Close: the connection is over
 		}
-		msgs, err := decodeBatch(body, from, t.cfg.ID, nil)
+		msgs, err := decodePeerBatch(body, from, t.cfg.ID, nil)
 		if err != nil {
 			t.decodeErrors.Add(1)
 			t.cfg.logf("peer %d at %s: %v", from, nc.RemoteAddr(), err)
@@ -452,35 +452,35 @@ func (t *PeerTransport) serveInbound(nc gonet.Conn) {
 	}
 }
 
-// acceptHello reads the dialer's hello, checks it and answers with an ack or a reject.
-func (t *PeerTransport) acceptHello(nc gonet.Conn) (NodeID, error) {
+// acceptPeerHello reads the dialer's hello, checks it and answers with an ack or a reject.
+func (t *PeerTransport) acceptPeerHello(nc gonet.Conn) (NodeID, error) {
 	if err := nc.SetDeadline(time.Now().Add(PeerHandshakeTimeout)); err != nil {
 		return 0, err
 	}
-	body, err := readFrame(nc, nil, 1024)
+	body, err := readPeerFrame(nc, nil, 1024)
 	if err != nil {
 		if errors.Is(err, ErrPeerFrame) {
 			t.decodeErrors.Add(1)
 		}
 		return 0, err
 	}
-	h, err := parseHello(body, frameHello)
+	h, err := parsePeerHello(body, peerFrameHello)
 	if err == nil {
-		err = t.checkHello(h)
+		err = t.checkPeerHello(h)
 	}
 	if err != nil {
 		t.rejected.Add(1)
-		nc.Write(appendReject(nil, err.Error())) // best effort: the connection ends anyway
+		nc.Write(appendPeerReject(nil, err.Error())) // best effort: the connection ends anyway
 		return 0, err
 	}
-	ack := appendHello(nil, frameAck, hello{from: t.cfg.ID, to: h.from, clusterID: t.cfg.ClusterID})
+	ack := appendPeerHello(nil, peerFrameAck, peerHello{from: t.cfg.ID, to: h.from, clusterID: t.cfg.ClusterID})
 	if _, err := nc.Write(ack); err != nil {
 		return 0, err
 	}
 	return h.from, nc.SetDeadline(time.Time{})
 }
 
-func (t *PeerTransport) checkHello(h hello) error {
+func (t *PeerTransport) checkPeerHello(h peerHello) error {
 	switch {
 	case h.clusterID != t.cfg.ClusterID:
 		return fmt.Errorf("cluster id %q, this node is in %q", h.clusterID, t.cfg.ClusterID)

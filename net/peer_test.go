@@ -21,8 +21,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// testWait bounds every wait in these tests.
-const testWait = 10 * time.Second
+// peerTestWait bounds every wait in these tests.
+const peerTestWait = 10 * time.Second
 
 // peerCluster is n transports on 127.0.0.1 with node ids 1..n.
 type peerCluster struct {
@@ -32,7 +32,7 @@ type peerCluster struct {
 	tune  func(*PeerConfig)
 }
 
-func listenLocal(t testing.TB, addr string) gonet.Listener {
+func listenPeerLocal(t testing.TB, addr string) gonet.Listener {
 	t.Helper()
 	var ln gonet.Listener
 	var err error
@@ -51,7 +51,7 @@ func newPeerCluster(t testing.TB, n int, tune func(*PeerConfig)) *peerCluster {
 	c := &peerCluster{t: t, addrs: map[NodeID]string{}, trs: map[NodeID]*PeerTransport{}, tune: tune}
 	lns := map[NodeID]gonet.Listener{}
 	for id := NodeID(1); id <= NodeID(n); id++ {
-		lns[id] = listenLocal(t, "127.0.0.1:0")
+		lns[id] = listenPeerLocal(t, "127.0.0.1:0")
 		c.addrs[id] = lns[id].Addr().String()
 	}
 	for id := NodeID(1); id <= NodeID(n); id++ {
@@ -89,7 +89,7 @@ func (c *peerCluster) stop(id NodeID) {
 	delete(c.trs, id)
 }
 
-func (c *peerCluster) restart(id NodeID) { c.start(id, listenLocal(c.t, c.addrs[id])) }
+func (c *peerCluster) restart(id NodeID) { c.start(id, listenPeerLocal(c.t, c.addrs[id])) }
 
 func (c *peerCluster) closeAll() {
 	for id := range c.trs {
@@ -100,7 +100,7 @@ func (c *peerCluster) closeAll() {
 // waitConnected waits until every transport has a connection to every other.
 func (c *peerCluster) waitConnected() {
 	c.t.Helper()
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(peerTestWait)
 	for _, tr := range c.trs {
 		for p := range tr.peers {
 			for !tr.Reachable(p) {
@@ -113,11 +113,11 @@ func (c *peerCluster) waitConnected() {
 	}
 }
 
-// receive takes n messages from tr, failing after testWait.
-func receive(t testing.TB, tr *PeerTransport, n int) []PeerBatch {
+// receivePeer takes n messages from tr, failing after peerTestWait.
+func receivePeer(t testing.TB, tr *PeerTransport, n int) []PeerBatch {
 	t.Helper()
 	var got []PeerBatch
-	timer := time.NewTimer(testWait)
+	timer := time.NewTimer(peerTestWait)
 	defer timer.Stop()
 	for count := 0; count < n; {
 		select {
@@ -131,9 +131,9 @@ func receive(t testing.TB, tr *PeerTransport, n int) []PeerBatch {
 	return got
 }
 
-// groupTraffic is what one loop iteration of node from sends node to: messages of groups
+// peerGroupTraffic is what one loop iteration of node from sends node to: messages of groups
 // groups, mixing appends, responses, votes and heartbeats.
-func groupTraffic(from, to NodeID, groups int, round uint64) []GroupMessage {
+func peerGroupTraffic(from, to NodeID, groups int, round uint64) []GroupMessage {
 	f, t := uint64(from), uint64(to)
 	var msgs []GroupMessage
 	for g := uint64(1); g <= uint64(groups); g++ {
@@ -156,7 +156,7 @@ func groupTraffic(from, to NodeID, groups int, round uint64) []GroupMessage {
 	return msgs
 }
 
-func flatten(bs []PeerBatch, from NodeID) []GroupMessage {
+func flattenPeer(bs []PeerBatch, from NodeID) []GroupMessage {
 	var out []GroupMessage
 	for _, b := range bs {
 		if b.From == from {
@@ -171,7 +171,7 @@ func TestPeerTwoTransportsExchange(t *testing.T) {
 	const groups, rounds = 500, 5
 	var want1, want2 []GroupMessage
 	for r := uint64(1); r <= rounds; r++ {
-		to2, to1 := groupTraffic(1, 2, groups, r), groupTraffic(2, 1, groups, r)
+		to2, to1 := peerGroupTraffic(1, 2, groups, r), peerGroupTraffic(2, 1, groups, r)
 		if n := c.trs[1].Send(2, to2); n != len(to2) {
 			t.Fatalf("queued %d of %d", n, len(to2))
 		}
@@ -180,8 +180,8 @@ func TestPeerTwoTransportsExchange(t *testing.T) {
 		}
 		want2, want1 = append(want2, to2...), append(want1, to1...)
 	}
-	got2 := flatten(receive(t, c.trs[2], len(want2)), 1)
-	got1 := flatten(receive(t, c.trs[1], len(want1)), 2)
+	got2 := flattenPeer(receivePeer(t, c.trs[2], len(want2)), 1)
+	got1 := flattenPeer(receivePeer(t, c.trs[1], len(want1)), 2)
 	if !reflect.DeepEqual(got2, want2) {
 		t.Fatal("node 2 received other messages than node 1 sent")
 	}
@@ -203,7 +203,7 @@ func TestPeerThreeTransportsExchange(t *testing.T) {
 			if from == to {
 				continue
 			}
-			msgs := groupTraffic(from, to, groups, uint64(from))
+			msgs := peerGroupTraffic(from, to, groups, uint64(from))
 			if n := c.trs[from].Send(to, msgs); n != groups {
 				t.Fatalf("queued %d", n)
 			}
@@ -211,9 +211,9 @@ func TestPeerThreeTransportsExchange(t *testing.T) {
 		}
 	}
 	for to := NodeID(1); to <= 3; to++ {
-		got := receive(t, c.trs[to], 2*groups)
+		got := receivePeer(t, c.trs[to], 2*groups)
 		for from := NodeID(1); from <= 3; from++ {
-			if from != to && !reflect.DeepEqual(flatten(got, from), want[[2]NodeID{from, to}]) {
+			if from != to && !reflect.DeepEqual(flattenPeer(got, from), want[[2]NodeID{from, to}]) {
 				t.Fatalf("node %d got other messages from node %d than sent", to, from)
 			}
 		}
@@ -237,7 +237,7 @@ func TestPeerHeartbeatsCoalesced(t *testing.T) {
 		msgs = append(msgs, GroupMessage{Group: g, Msg: m})
 	}
 	c.trs[1].Send(2, msgs)
-	got := flatten(receive(t, c.trs[2], groups), 1)
+	got := flattenPeer(receivePeer(t, c.trs[2], groups), 1)
 	for i := range msgs {
 		if !reflect.DeepEqual(got[i], msgs[i]) {
 			t.Fatalf("message %d: got %+v, want %+v", i, got[i], msgs[i])
@@ -253,20 +253,20 @@ func TestPeerHeartbeatsCoalesced(t *testing.T) {
 func TestPeerRestartReconnects(t *testing.T) {
 	c := newPeerCluster(t, 2, nil)
 	c.waitConnected()
-	c.trs[1].Send(2, groupTraffic(1, 2, 10, 1))
-	receive(t, c.trs[2], 10)
+	c.trs[1].Send(2, peerGroupTraffic(1, 2, 10, 1))
+	receivePeer(t, c.trs[2], 10)
 
 	c.stop(2)
 	// Node 1 notices the closed socket at once (its watcher reads EOF) and starts dialing.
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(peerTestWait)
 	for c.trs[1].Reachable(2) {
 		if time.Now().After(deadline) {
 			t.Fatal("node 1 still thinks node 2 is reachable")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	c.trs[1].Send(2, groupTraffic(1, 2, 10, 2)) // lost or discarded: raft resends
-	time.Sleep(200 * time.Millisecond)          // a few failed dials and backoffs
+	c.trs[1].Send(2, peerGroupTraffic(1, 2, 10, 2)) // lost or discarded: raft resends
+	time.Sleep(200 * time.Millisecond)              // a few failed dials and backoffs
 	c.restart(2)
 
 	// Traffic resumes: send one round per 20 ms until a round arrives whole.
@@ -274,7 +274,7 @@ func TestPeerRestartReconnects(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no traffic after restart: %+v", c.trs[1].Stats())
 		}
-		want := groupTraffic(1, 2, 10, r)
+		want := peerGroupTraffic(1, 2, 10, r)
 		c.trs[1].Send(2, want)
 		select {
 		case b := <-c.trs[2].Received():
@@ -284,7 +284,7 @@ func TestPeerRestartReconnects(t *testing.T) {
 			}
 			for i := 0; i < len(b.Msgs); i += 10 {
 				round := b.Msgs[i+1].Msg.Term // group 2 is a MsgVote
-				if round < 3 || !reflect.DeepEqual(b.Msgs[i:i+10], groupTraffic(1, 2, 10, round)) {
+				if round < 3 || !reflect.DeepEqual(b.Msgs[i:i+10], peerGroupTraffic(1, 2, 10, round)) {
 					t.Fatalf("after restart got a stale or altered round %d", round)
 				}
 			}
@@ -302,16 +302,16 @@ func TestPeerRestartReconnects(t *testing.T) {
 // queues up to the limits, then drops and counts without blocking; Close does not wait
 // for the handshake timeout.
 func TestPeerFullQueueDrops(t *testing.T) {
-	silent := listenLocal(t, "127.0.0.1:0") // never accepts: the kernel completes connects
+	silent := listenPeerLocal(t, "127.0.0.1:0") // never accepts: the kernel completes connects
 	defer silent.Close()
-	ln := listenLocal(t, "127.0.0.1:0")
+	ln := listenPeerLocal(t, "127.0.0.1:0")
 	tr, err := NewPeerTransport(PeerConfig{ID: 1, ClusterID: "c", Peers: map[NodeID]string{2: silent.Addr().String()},
 		Listener: ln, MaxQueuedMessages: 100, MaxQueuedBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	msgs := groupTraffic(1, 2, 150, 1)
+	msgs := peerGroupTraffic(1, 2, 150, 1)
 	if n := tr.Send(2, msgs); n != 100 {
 		t.Fatalf("queued %d, want 100 (message limit)", n)
 	}
@@ -345,10 +345,10 @@ func TestPeerInboundFullDrops(t *testing.T) {
 	c := newPeerCluster(t, 2, func(cfg *PeerConfig) { cfg.InboundBatches = 1 })
 	c.waitConnected()
 	for r := uint64(1); r <= 3; r++ {
-		c.trs[1].Send(2, groupTraffic(1, 2, 5, r))
+		c.trs[1].Send(2, peerGroupTraffic(1, 2, 5, r))
 		time.Sleep(10 * time.Millisecond) // one frame each
 	}
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(peerTestWait)
 	for c.trs[2].Stats().InboundDropped == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing dropped: %+v", c.trs[2].Stats())
@@ -359,7 +359,7 @@ func TestPeerInboundFullDrops(t *testing.T) {
 	for len(c.trs[2].Received()) > 0 {
 		<-c.trs[2].Received()
 	}
-	want := groupTraffic(1, 2, 5, 9)
+	want := peerGroupTraffic(1, 2, 5, 9)
 	for time.Now().Before(deadline) {
 		c.trs[1].Send(2, want)
 		select {
@@ -373,23 +373,23 @@ func TestPeerInboundFullDrops(t *testing.T) {
 	t.Fatal("no traffic after the drop")
 }
 
-// rawPeer dials addr and completes a handshake as node from.
-func rawPeer(t *testing.T, addr string, from, to NodeID, cluster string) (gonet.Conn, error) {
+// rawPeerConn dials addr and completes a handshake as node from.
+func rawPeerConn(t *testing.T, addr string, from, to NodeID, cluster string) (gonet.Conn, error) {
 	t.Helper()
 	nc, err := gonet.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc.SetDeadline(time.Now().Add(testWait))
-	if _, err := nc.Write(appendHello(nil, frameHello, hello{from: from, to: to, clusterID: cluster})); err != nil {
+	nc.SetDeadline(time.Now().Add(peerTestWait))
+	if _, err := nc.Write(appendPeerHello(nil, peerFrameHello, peerHello{from: from, to: to, clusterID: cluster})); err != nil {
 		t.Fatal(err)
 	}
-	body, err := readFrame(nc, nil, 1024)
+	body, err := readPeerFrame(nc, nil, 1024)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if _, err := parseHello(body, frameAck); err != nil {
+	if _, err := parsePeerHello(body, peerFrameAck); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -401,12 +401,12 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 	c.waitConnected()
 	addr := c.addrs[2]
 	for i, garbage := range [][]byte{
-		{0, 0, 0, 3, frameBatch, 1, 0xff},                      // truncated batch
-		{0xff, 0xff, 0xff, 0xff},                               // over the frame limit
-		append([]byte{0, 0, 0, 6, frameBatch, 9}, 1, 0, 0, 0),  // unknown version
-		{0, 0, 0, 10, frameBatch, 1, 3, 0, 0, 0, 1, 0x7, 1, 1}, // unknown entry kind
+		{0, 0, 0, 3, peerFrameBatch, 1, 0xff},                      // truncated batch
+		{0xff, 0xff, 0xff, 0xff},                                   // over the frame limit
+		append([]byte{0, 0, 0, 6, peerFrameBatch, 9}, 1, 0, 0, 0),  // unknown version
+		{0, 0, 0, 10, peerFrameBatch, 1, 3, 0, 0, 0, 1, 0x7, 1, 1}, // unknown entry kind
 	} {
-		nc, err := rawPeer(t, addr, 3, 2, "test-cluster")
+		nc, err := rawPeerConn(t, addr, 3, 2, "test-cluster")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,7 +424,7 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 		from, to NodeID
 		cluster  string
 	}{{3, 2, "other-cluster"}, {3, 7, "test-cluster"}, {2, 2, "test-cluster"}} {
-		if _, err := rawPeer(t, addr, tc.from, tc.to, tc.cluster); err == nil {
+		if _, err := rawPeerConn(t, addr, tc.from, tc.to, tc.cluster); err == nil {
 			t.Fatalf("handshake %+v accepted", tc)
 		}
 	}
@@ -432,9 +432,9 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 		t.Fatalf("%d rejected handshakes, want 3", got)
 	}
 	// Node 1's connection never noticed.
-	want := groupTraffic(1, 2, 20, 1)
+	want := peerGroupTraffic(1, 2, 20, 1)
 	c.trs[1].Send(2, want)
-	if got := flatten(receive(t, c.trs[2], 20), 1); !reflect.DeepEqual(got, want) {
+	if got := flattenPeer(receivePeer(t, c.trs[2], 20), 1); !reflect.DeepEqual(got, want) {
 		t.Fatal("traffic after garbage differs")
 	}
 	if s := c.trs[1].Stats().Peers[0]; s.Connects != 1 {
@@ -444,7 +444,7 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 
 func TestPeerClusterIDMismatchNeverConnects(t *testing.T) {
 	c := newPeerCluster(t, 2, func(cfg *PeerConfig) { cfg.ClusterID = fmt.Sprintf("cluster-%d", cfg.ID) })
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(peerTestWait)
 	for id, tr := range c.trs {
 		for tr.Stats().Rejected == 0 {
 			if time.Now().After(deadline) {
@@ -469,8 +469,8 @@ func TestPeerLargeBatchSplitsFrames(t *testing.T) {
 	}
 	tooBig := GroupMessage{Group: 7, Msg: raftpb.Message{Type: raftpb.MsgApp, Entries: []raftpb.Entry{{Data: make([]byte, 9<<10)}}}}
 	c.trs[1].Send(2, append(msgs[:50:50], append([]GroupMessage{tooBig}, msgs[50:]...)...))
-	got := receive(t, c.trs[2], 100)
-	if !reflect.DeepEqual(flatten(got, 1), msgs) {
+	got := receivePeer(t, c.trs[2], 100)
+	if !reflect.DeepEqual(flattenPeer(got, 1), msgs) {
 		t.Fatal("split batch differs")
 	}
 	if s := c.trs[1].Stats().Peers[0]; s.TooLarge != 1 || s.Frames < 13 || len(got) < 13 {
@@ -479,21 +479,21 @@ func TestPeerLargeBatchSplitsFrames(t *testing.T) {
 }
 
 func TestPeerTLS(t *testing.T) {
-	cert := selfSigned(t)
+	cert := selfSignedPeerCert(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
 	c := newPeerCluster(t, 2, func(cfg *PeerConfig) {
 		cfg.ServerTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		cfg.ClientTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	})
-	want := groupTraffic(1, 2, 50, 1)
+	want := peerGroupTraffic(1, 2, 50, 1)
 	c.trs[1].Send(2, want)
-	if got := flatten(receive(t, c.trs[2], 50), 1); !reflect.DeepEqual(got, want) {
+	if got := flattenPeer(receivePeer(t, c.trs[2], 50), 1); !reflect.DeepEqual(got, want) {
 		t.Fatal("TLS traffic differs")
 	}
 }
 
-func selfSigned(t *testing.T) tls.Certificate {
+func selfSignedPeerCert(t *testing.T) tls.Certificate {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -523,12 +523,12 @@ func TestPeerGoroutinesReturnAfterClose(t *testing.T) {
 	for from := NodeID(1); from <= 3; from++ {
 		for to := NodeID(1); to <= 3; to++ {
 			if from != to {
-				c.trs[from].Send(to, groupTraffic(from, to, 100, 1))
+				c.trs[from].Send(to, peerGroupTraffic(from, to, 100, 1))
 			}
 		}
 	}
 	for id := NodeID(1); id <= 3; id++ {
-		receive(t, c.trs[id], 200)
+		receivePeer(t, c.trs[id], 200)
 	}
 	// A half-open raw connection too: Close must end its reader.
 	raw, err := gonet.Dial("tcp", c.addrs[1])
@@ -539,7 +539,7 @@ func TestPeerGoroutinesReturnAfterClose(t *testing.T) {
 	// Per transport: accept, 2 writers, 2 watchers, 2 inbound readers; 1 raw reader (for
 	// PeerHandshakeTimeout). The base may still count a goroutine of an earlier test that
 	// is on its way out, so this only checks that the test exercises what it should.
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(peerTestWait)
 	for runtime.NumGoroutine() < base+3*7 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines while running, base %d", runtime.NumGoroutine(), base)
@@ -547,7 +547,7 @@ func TestPeerGoroutinesReturnAfterClose(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	c.closeAll()
-	deadline = time.Now().Add(testWait)
+	deadline = time.Now().Add(peerTestWait)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
@@ -558,7 +558,7 @@ func TestPeerGoroutinesReturnAfterClose(t *testing.T) {
 }
 
 func TestPeerConfigValidate(t *testing.T) {
-	ln := listenLocal(t, "127.0.0.1:0")
+	ln := listenPeerLocal(t, "127.0.0.1:0")
 	defer ln.Close()
 	for _, cfg := range []PeerConfig{
 		{ClusterID: "c", Listener: ln},
@@ -576,7 +576,7 @@ func TestPeerConfigValidate(t *testing.T) {
 func TestPeerBackoffBounded(t *testing.T) {
 	rng := newPeer(&PeerTransport{cfg: PeerConfig{JitterSeed: 1}}, 2, "x").rng
 	for f := range 100 {
-		d := backoff(f, rng)
+		d := peerBackoff(f, rng)
 		ceil := min(PeerBackoffMin<<min(f, 30), PeerBackoffMax)
 		if d < ceil/2 || d > ceil {
 			t.Fatalf("failure %d: wait %v outside [%v, %v]", f, d, ceil/2, ceil)
@@ -614,7 +614,7 @@ func BenchmarkPeerMsgApp(b *testing.B) {
 		select {
 		case pb := <-rx:
 			got += len(pb.Msgs)
-		case <-time.After(testWait):
+		case <-time.After(peerTestWait):
 			b.Fatalf("stalled at %d of %d: %+v", got, b.N, c.trs[1].Stats())
 		}
 	}
@@ -641,7 +641,7 @@ func BenchmarkPeerHeartbeats(b *testing.B) {
 			select {
 			case pb := <-rx:
 				got += len(pb.Msgs)
-			case <-time.After(testWait):
+			case <-time.After(peerTestWait):
 				b.Fatalf("stalled at %d of %d", got, b.N)
 			}
 		}
@@ -654,7 +654,7 @@ func BenchmarkPeerHeartbeats(b *testing.B) {
 // TestPeerFlappingPeerBacksOff: a peer that completes the handshake and hangs up at once
 // is redialed with a growing backoff, not in a loop.
 func TestPeerFlappingPeerBacksOff(t *testing.T) {
-	flap := listenLocal(t, "127.0.0.1:0")
+	flap := listenPeerLocal(t, "127.0.0.1:0")
 	defer flap.Close()
 	var accepted sync.WaitGroup
 	accepted.Add(1)
@@ -665,17 +665,17 @@ func TestPeerFlappingPeerBacksOff(t *testing.T) {
 			if err != nil {
 				return
 			}
-			nc.SetDeadline(time.Now().Add(testWait))
-			if body, err := readFrame(nc, nil, 1024); err == nil {
-				if h, err := parseHello(body, frameHello); err == nil {
-					nc.Write(appendHello(nil, frameAck, hello{from: h.to, to: h.from, clusterID: h.clusterID}))
+			nc.SetDeadline(time.Now().Add(peerTestWait))
+			if body, err := readPeerFrame(nc, nil, 1024); err == nil {
+				if h, err := parsePeerHello(body, peerFrameHello); err == nil {
+					nc.Write(appendPeerHello(nil, peerFrameAck, peerHello{from: h.to, to: h.from, clusterID: h.clusterID}))
 				}
 			}
 			nc.Close()
 		}
 	}()
 	tr, err := NewPeerTransport(PeerConfig{ID: 1, ClusterID: "c", Peers: map[NodeID]string{2: flap.Addr().String()},
-		Listener: listenLocal(t, "127.0.0.1:0"), JitterSeed: 7})
+		Listener: listenPeerLocal(t, "127.0.0.1:0"), JitterSeed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
