@@ -147,6 +147,37 @@ func checkTail(r *Report, p int32, tail, log []Read) {
 	}
 }
 
+// CheckGroup checks what a consumer-group member read (group, per partition, in arrival
+// order) against the final log: a member may read an offset again after a rebalance or a
+// restart (it resumes from the committed offset), but must never skip past an offset the
+// group has not read (a committed offset ahead of what was consumed), and each record it
+// reads must be the final log's at that offset.
+func CheckGroup(r *Report, group, final map[int32][]Read) {
+	parts := make([]int32, 0, len(group))
+	for p := range group {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for _, p := range parts {
+		log := final[p]
+		top := int64(-1)
+		for _, rd := range group[p] {
+			if rd.Offset > top+1 {
+				r.violate("group-skip", p, "the group member read offset %d when the group had read only up to %d", rd.Offset, top)
+			}
+			top = max(top, rd.Offset)
+			switch {
+			case rd.Offset >= int64(len(log)):
+				r.violate("lost-read", p, "the group member read offset %d; the final log ends at %d", rd.Offset, len(log))
+			case rd.Err != "" || log[rd.Offset].Err != "":
+			case log[rd.Offset].Key != rd.Key:
+				r.violate("inconsistent-read", p, "the group member read producer %016x seq %d at offset %d; the final log has producer %016x seq %d",
+					rd.Key.Producer, rd.Key.Seq, rd.Offset, log[rd.Offset].Key.Producer, log[rd.Offset].Key.Seq)
+			}
+		}
+	}
+}
+
 // checkWrites checks the writes to partition p against where their records are, and runs
 // porcupine on them.
 func checkWrites(r *Report, p int32, ops []Op, where map[Key]int64, visDir string) {

@@ -97,3 +97,27 @@ func TestDrawScheduleRepeats(t *testing.T) {
 		end = f.At + f.Length
 	}
 }
+
+func TestCheckGroup(t *testing.T) {
+	final := logOf(k(0), k(1), k(2))
+	tests := []struct {
+		name  string
+		reads []Read
+		want  string
+	}{
+		{"in order", logOf(k(0), k(1), k(2)), ""},
+		{"again after a rebalance", append(logOf(k(0), k(1)), logOf(k(0), k(1), k(2))...), ""},
+		{"skips", []Read{{Offset: 0, Key: k(0)}, {Offset: 2, Key: k(2)}}, "group-skip"},
+		{"inconsistent", []Read{{Offset: 0, Key: k(1)}}, "inconsistent-read"},
+		{"past the end", logOf(k(0), k(1), k(2), k(3)), "lost-read"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Report{}
+			CheckGroup(r, map[int32][]Read{0: tc.reads}, map[int32][]Read{0: final})
+			if tc.want == "" && !r.OK() || tc.want != "" && r.Counts[tc.want] == 0 {
+				t.Fatalf("violations %v, want %q", r.Violations, tc.want)
+			}
+		})
+	}
+}

@@ -79,11 +79,13 @@ type History struct {
 	ops []*Op
 	// tail holds, per partition, what the tailing consumer read, in arrival order.
 	tail map[int32][]Read
+	// group holds, per partition, what the consumer-group member read, in arrival order.
+	group map[int32][]Read
 }
 
 // NewHistory begins a history at start.
 func NewHistory(start time.Time) *History {
-	return &History{start: start, tail: map[int32][]Read{}}
+	return &History{start: start, tail: map[int32][]Read{}, group: map[int32][]Read{}}
 }
 
 // since is the time t as nanoseconds since the history began.
@@ -129,12 +131,41 @@ func (h *History) Ops() []Op {
 	return out
 }
 
-// TailReads returns a copy of the tailing consumer's reads per partition.
-func (h *History) TailReads() map[int32][]Read {
+// Group records a read of the consumer-group member.
+func (h *History) Group(r Read) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[int32][]Read, len(h.tail))
-	for p, rs := range h.tail {
+	h.group[r.Partition] = append(h.group[r.Partition], r)
+}
+
+// TailReads returns a copy of the tailing consumer's reads per partition.
+func (h *History) TailReads() map[int32][]Read { return h.copyReads(h.tail) }
+
+// GroupReads returns a copy of the consumer-group member's reads per partition.
+func (h *History) GroupReads() map[int32][]Read { return h.copyReads(h.group) }
+
+// GroupReached reports whether the group member has read, in every partition p of end,
+// the offset end[p]-1.
+func (h *History) GroupReached(end map[int32]int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p, e := range end {
+		top := int64(-1)
+		for _, r := range h.group[p] {
+			top = max(top, r.Offset)
+		}
+		if top < e-1 {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *History) copyReads(m map[int32][]Read) map[int32][]Read {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[int32][]Read, len(m))
+	for p, rs := range m {
 		out[p] = append([]Read(nil), rs...)
 	}
 	return out
@@ -164,8 +195,9 @@ func (h *History) Counts() map[Outcome]int {
 	return c
 }
 
-// WriteFiles writes the ops as JSON lines to ops.jsonl and the final log and tailing
-// reads as text to final.txt and tail.txt under dir.
+// WriteFiles writes the ops as JSON lines to ops.jsonl, and the final log, the tailing
+// consumer's and the group member's reads as text to final.txt, tail.txt and group.txt
+// under dir.
 func (h *History) WriteFiles(dir string, final map[int32][]Read) error {
 	f, err := os.Create(dir + "/ops.jsonl")
 	if err != nil {
@@ -187,6 +219,9 @@ func (h *History) WriteFiles(dir string, final map[int32][]Read) error {
 		return err
 	}
 	if err := writeReads(dir+"/final.txt", final); err != nil {
+		return err
+	}
+	if err := writeReads(dir+"/group.txt", h.GroupReads()); err != nil {
 		return err
 	}
 	return writeReads(dir+"/tail.txt", h.TailReads())

@@ -20,6 +20,7 @@ const (
 	stopTimeout  = 30 * time.Second // for the writers to return after the workload stops
 	readTimeout  = 60 * time.Second // for the final read of every partition
 	topicTimeout = 20 * time.Second // for the topic to be created at the start
+	groupCatchUp = 30 * time.Second // for the group member to read to the end after the final read
 )
 
 // Config describes one chaos run.
@@ -100,6 +101,8 @@ type Result struct {
 	Outcomes map[Outcome]int
 	// Records is the length of the final log, summed over partitions.
 	Records int
+	// TailReads and GroupReads count what the tailing consumer and the group member read.
+	TailReads, GroupReads int
 	// Report is the checks' verdict (nil when the run could not get that far).
 	Report *Report
 }
@@ -180,6 +183,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return res, err
 	}
 	stop := w.start(ctx)
+	stopGroup := w.startGroup(ctx)
 	ev.start = start
 	serr := runSchedule(ctx, tg, start, res.Schedule)
 	healed := time.Now()
@@ -191,12 +195,32 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	werr := stop(stopTimeout)
 	ev.logf("workload stopped: %v (stop error: %v)", hist.Counts(), werr)
 	if serr != nil || herr != nil {
-		return res, errors.Join(serr, herr)
+		return res, errors.Join(serr, herr, stopGroup())
 	}
 
 	final, rerr := w.readAll(ctx, readTimeout)
 	if rerr != nil {
-		return res, rerr
+		return res, errors.Join(rerr, stopGroup())
+	}
+	end := map[int32]int64{}
+	for p, rs := range final {
+		end[p] = int64(len(rs))
+	}
+	for gdeadline := time.Now().Add(groupCatchUp); !hist.GroupReached(end) && time.Now().Before(gdeadline); {
+		sleepUntil(ctx, time.Now().Add(100*time.Millisecond))
+	}
+	if !hist.GroupReached(end) {
+		report.violate("group-behind", -1, "the consumer group had not read to the end offsets %v within %v of the final read", end, groupCatchUp)
+	}
+	if gerr := stopGroup(); gerr != nil {
+		return res, gerr
+	}
+	CheckGroup(report, hist.GroupReads(), final)
+	for _, rs := range hist.GroupReads() {
+		res.GroupReads += len(rs)
+	}
+	for _, rs := range hist.TailReads() {
+		res.TailReads += len(rs)
 	}
 	for _, rs := range final {
 		res.Records += len(rs)
@@ -285,7 +309,8 @@ func waitProgress(ctx context.Context, h *History, writers int, healed time.Time
 // Summary describes the result in a few lines.
 func (r *Result) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "faults: %d; writes: %v; final log: %d records\n", len(r.Schedule), r.Outcomes, r.Records)
+	fmt.Fprintf(&b, "faults: %d; writes: %v; final log: %d records; read by the tailing consumer %d, by the group %d\n",
+		len(r.Schedule), r.Outcomes, r.Records, r.TailReads, r.GroupReads)
 	if r.Report == nil {
 		b.WriteString("not checked\n")
 		return b.String()

@@ -148,6 +148,29 @@ func (w *workload) tail(ctx context.Context) error {
 	return nil
 }
 
+// group reads the topic as a member of a consumer group with auto-commit, until ctx is
+// done, recording each record.
+func (w *workload) group(ctx context.Context) error {
+	cl, err := kgo.NewClient(w.clientOpts(
+		kgo.ConsumerGroup(w.topic+"-readers"),
+		kgo.ConsumeTopics(w.topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.AutoCommitInterval(500*time.Millisecond),
+		kgo.SessionTimeout(6*time.Second),
+		kgo.HeartbeatInterval(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close() // leaves the group after committing what was polled
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { w.hist.Group(decodeRead(r)) })
+	}
+	return nil
+}
+
 // readAll reads every partition from offset 0 to its end offset, with no faults in the
 // way, within timeout.
 func (w *workload) readAll(ctx context.Context, timeout time.Duration) (map[int32][]Read, error) {
@@ -227,8 +250,24 @@ func decodeRead(r *kgo.Record) Read {
 	return rd
 }
 
-// runWriters starts cfg.Writers writers and the tailing consumer; stop ends them and
-// waits, for at most stopTimeout, and returns their errors.
+// startGroup starts the consumer-group member; stop ends it and waits for it.
+func (w *workload) startGroup(ctx context.Context) (stop func() error) {
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.group(gctx) }() // ends when gctx is done
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(stopTimeout):
+			return fmt.Errorf("chaos: the group member did not stop within %v", stopTimeout)
+		}
+	}
+}
+
+// start starts cfg.Writers writers and the tailing consumer; stop ends them and waits,
+// for at most stopTimeout, and returns their errors.
 func (w *workload) start(ctx context.Context) (stop func(stopTimeout time.Duration) error) {
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
