@@ -412,6 +412,9 @@ func (r *recovery) activate(s *segment, fileSize int64) error {
 // header that is already right: were a crash or a failed write to leave the file without
 // one, the log's first segment would lose its first ordinal.
 func (r *recovery) writeIndex(s *segment, tail []byte) error {
+	if s.idxDirty && len(tail) == 0 {
+		return s.idx.Sync() // created by this Open: it holds the header only
+	}
 	want := s.idxHeader()
 	n, err := s.idx.Size()
 	if err != nil {
