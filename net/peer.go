@@ -61,6 +61,9 @@ const (
 	// MaxPeerFrameBytes is the largest frame sent or accepted. A single message that does
 	// not fit is dropped (raft's MaxSizePerMsg, 1 MiB, keeps MsgApp far below it).
 	MaxPeerFrameBytes = 32 << 20
+	// MaxPeerFrameMessages bounds the messages in one frame, so a decoded frame holds at
+	// most this many 168-byte GroupMessages.
+	MaxPeerFrameMessages = 16384
 	// MaxPeerQueuedMessages bounds the messages queued for one peer.
 	MaxPeerQueuedMessages = 16384
 	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see peerQueuedBytes).

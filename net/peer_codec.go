@@ -37,6 +37,8 @@ const (
 	// peerBatchHeaderMaxBytes is a batch frame's largest header: length, type, version, from
 	// (uvarint of a uint64: at most 10 bytes), count.
 	peerBatchHeaderMaxBytes = 4 + 2 + binary.MaxVarintLen64 + 4
+	// maxPeerEntryArena bounds the entries decodePeerFull allocates at once.
+	maxPeerEntryArena = 256
 	// minPeerEntryBytes is the smallest encoded entry: kind, group, one payload byte.
 	minPeerEntryBytes = 3
 )
@@ -208,11 +210,12 @@ func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]Group
 	}
 	count := int(binary.BigEndian.Uint32(p))
 	p = p[4:]
-	if count > len(p)/minPeerEntryBytes {
+	if count > MaxPeerFrameMessages || count > len(p)/minPeerEntryBytes {
 		return msgs, peerFrameErr("count %d in %d bytes", count, len(p))
 	}
 	msgs = growPeerMsgs(msgs, count)
-	for range count {
+	var arena []raftpb.Entry // entries of the frame's messages share it (decodePeerFull)
+	for i := range count {
 		if len(p) < 1 {
 			return msgs, peerFrameErr("truncated entry")
 		}
@@ -226,7 +229,7 @@ func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]Group
 		var err error
 		switch kind {
 		case peerEntryFull:
-			p, err = decodePeerFull(p, &gm.Msg)
+			p, err = decodePeerFull(p, &gm.Msg, &arena, count-i)
 		case peerEntryHeartbeat, peerEntryHeartbeatResp:
 			p, err = decodePeerHeartbeat(p, kind, from, to, &gm.Msg)
 		default:
@@ -252,14 +255,30 @@ func growPeerMsgs(msgs []GroupMessage, n int) []GroupMessage {
 	return msgs
 }
 
-func decodePeerFull(p []byte, m *raftpb.Message) ([]byte, error) {
+// decodePeerFull unmarshals one full message. Once a message of the frame has had
+// entries, the following ones unmarshal theirs into *arena (sized for one entry per
+// message left, left messages counting this one, at most maxPeerEntryArena) instead of a slice each; each message's
+// Entries is capped at its length, so appending to it never writes into a neighbour's.
+func decodePeerFull(p []byte, m *raftpb.Message, arena *[]raftpb.Entry, left int) ([]byte, error) {
 	size, n := binary.Uvarint(p)
 	if n <= 0 || size > uint64(len(p)-n) {
 		return p, peerFrameErr("bad message length")
 	}
 	p = p[n:]
+	m.Entries = (*arena)[:0:len(*arena)]
 	if err := m.Unmarshal(p[:size]); err != nil {
 		return p, fmt.Errorf("%w: %v", ErrPeerFrame, err)
+	}
+	switch k := len(m.Entries); {
+	case k == 0:
+		m.Entries = nil // as Unmarshal leaves a message without entries
+	case k <= len(*arena):
+		m.Entries = m.Entries[:k:k]
+		*arena = (*arena)[k:]
+	case *arena == nil:
+		*arena = make([]raftpb.Entry, min(left-1, maxPeerEntryArena))
+	default:
+		*arena = nil // outgrown: Unmarshal moved the entries to a slice of their own
 	}
 	return p[size:], nil
 }

@@ -157,3 +157,52 @@ func FuzzPeerDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// TestPeerDecodedEntriesIndependent: the messages of a frame share one entry array, but
+// appending to one message's entries never changes another's.
+func TestPeerDecodedEntriesIndependent(t *testing.T) {
+	var msgs []GroupMessage
+	for g := uint64(0); g < 10; g++ {
+		var ents []raftpb.Entry
+		for i := uint64(0); i < g%3; i++ {
+			ents = append(ents, raftpb.Entry{Term: 1, Index: g*10 + i, Data: []byte{byte(g), byte(i)}})
+		}
+		msgs = append(msgs, GroupMessage{Group: g, Msg: raftpb.Message{Type: raftpb.MsgApp, From: 3, To: 1, Entries: ents}})
+	}
+	msgs = append(msgs, GroupMessage{Group: 99, Msg: raftpb.Message{Type: raftpb.MsgApp, From: 3, To: 1,
+		Entries: make([]raftpb.Entry, 300)}}) // outgrows the arena
+	for i := range msgs[len(msgs)-1].Msg.Entries {
+		msgs[len(msgs)-1].Msg.Entries[i] = raftpb.Entry{Index: uint64(i), Data: []byte{1}}
+	}
+	msgs = append(msgs, msgs[1], msgs[2])
+	got, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, msgs) {
+		t.Fatal("round trip differs")
+	}
+	for i := range got {
+		got[i].Msg.Entries = append(got[i].Msg.Entries, raftpb.Entry{Index: 1 << 40})
+	}
+	for i := range got {
+		ents := got[i].Msg.Entries
+		if !reflect.DeepEqual(ents[:len(ents)-1], msgs[i].Msg.Entries) && len(msgs[i].Msg.Entries) > 0 {
+			t.Fatalf("message %d's entries changed by a neighbour's append", i)
+		}
+	}
+}
+
+func TestPeerDecodeFrameMessageLimit(t *testing.T) {
+	hb := GroupMessage{Msg: raftpb.Message{Type: raftpb.MsgHeartbeatResp, From: 3, To: 1}}
+	msgs := make([]GroupMessage, MaxPeerFrameMessages+1)
+	for i := range msgs {
+		msgs[i] = hb
+	}
+	if _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
+		t.Fatalf("a frame of %d messages: err = %v", len(msgs), err)
+	}
+	if _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs[1:])[4:], 3, 1, nil); err != nil {
+		t.Fatalf("a frame of %d messages: %v", len(msgs)-1, err)
+	}
+}

@@ -320,7 +320,7 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
 			continue
 		}
-		if count > 0 && len(buf)-at+need > target {
+		if count > 0 && (len(buf)-at+need > target || count == MaxPeerFrameMessages) {
 			closeFrame()
 			if len(buf) >= target {
 				if err := write(); err != nil {

@@ -689,3 +689,20 @@ func TestPeerFlappingPeerBacksOff(t *testing.T) {
 		t.Fatalf("%d connections in a second to a flapping peer: %+v", s.Connects, s)
 	}
 }
+
+// TestPeerFrameMessageLimit: more heartbeats than a frame may hold go in several frames.
+func TestPeerFrameMessageLimit(t *testing.T) {
+	c := newPeerCluster(t, 2, func(cfg *PeerConfig) { cfg.MaxQueuedMessages = 2 * MaxPeerFrameMessages })
+	const n = MaxPeerFrameMessages + 100
+	msgs := make([]GroupMessage, n)
+	for i := range msgs {
+		msgs[i] = GroupMessage{Group: uint64(i), Msg: raftpb.Message{Type: raftpb.MsgHeartbeatResp, From: 1, To: 2, Term: 1}}
+	}
+	if q := c.trs[1].Send(2, msgs); q != n {
+		t.Fatalf("queued %d of %d", q, n)
+	}
+	got := receivePeer(t, c.trs[2], n)
+	if len(got) < 2 || !reflect.DeepEqual(flattenPeer(got, 1), msgs) {
+		t.Fatalf("%d batches", len(got))
+	}
+}
