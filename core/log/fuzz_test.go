@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"testing"
 
@@ -68,6 +69,14 @@ func FuzzRecover(f *testing.F) {
 	f.Add(append(bytes.Clone(log0), 0, 0, 0, 0, 0, 1), []byte(nil), uint16(seg0.end))
 	f.Add(makeBatch(spec(3, 10, 1)), []byte{0, 0, 0, 1}, uint16(3))
 	f.Add([]byte("garbage, not a batch"), []byte(nil), uint16(9))
+	// A format-1 index (seal.go): a seal of the old layout over the same .log.
+	v1 := make([]byte, sealV1Bytes)
+	be := binary.BigEndian
+	be.PutUint32(v1, sealV1Magic)
+	be.PutUint32(v1[4:], uint32(len(log0)))
+	be.PutUint32(v1[8:], uint32(seg0.end))
+	f.Add(log0, v1, uint16(seg0.end))
+	f.Add(log0, seg0.idxHeader(), uint16(0))
 
 	f.Fuzz(func(t *testing.T, logData, idxData []byte, nextBase uint16) {
 		fs := disk.NewMem()
@@ -89,6 +98,21 @@ func FuzzRecover(f *testing.F) {
 			t.Fatalf("start %d", start)
 		}
 		got := readAllValid(t, l)
+		startOrd, endOrd := l.StartOrdinal(), l.EndOrdinal()
+		var batches int64
+		if err := l.Batches(start, func(record.Header) bool { batches++; return true }); err != nil ||
+			endOrd-startOrd != batches || startOrd < 0 {
+			t.Fatalf("ordinals [%d, %d) for %d batches: %v", startOrd, endOrd, batches, err)
+		}
+		for ord := startOrd; ord <= endOrd; ord++ {
+			off, err := l.OffsetOfOrdinal(ord)
+			if err != nil {
+				t.Fatalf("OffsetOfOrdinal(%d): %v", ord, err)
+			}
+			if back, err := l.OrdinalOfOffset(off); err != nil || back != ord {
+				t.Fatalf("OrdinalOfOffset(%d) = %d, %v; want %d", off, back, err, ord)
+			}
+		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -98,6 +122,9 @@ func FuzzRecover(f *testing.F) {
 		}
 		if l.StartOffset() != start || l.EndOffset() != end || !bytes.Equal(readAllValid(t, l), got) {
 			t.Fatalf("reopen: [%d, %d), want [%d, %d)", l.StartOffset(), l.EndOffset(), start, end)
+		}
+		if l.StartOrdinal() != startOrd || l.EndOrdinal() != endOrd {
+			t.Fatalf("reopen: ordinals [%d, %d), want [%d, %d)", l.StartOrdinal(), l.EndOrdinal(), startOrd, endOrd)
 		}
 		first, _, err := l.Append(makeBatch(spec(2, 3, 0)), 0)
 		if err != nil || first != end {
