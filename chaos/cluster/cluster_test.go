@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,5 +118,64 @@ func TestKillRestartPause(t *testing.T) {
 	}
 	if strings.Count(string(logb), "=== chaos: start") != 2 || !strings.Contains(string(logb), "advertised "+n.Addr()) {
 		t.Fatalf("node log lacks two start markers or the proxy as advertised address:\n%s", logb)
+	}
+}
+
+// TestThreeNodes starts three processes, each advertising its own proxy, kills and
+// restarts one, and checks that Close leaves none running.
+func TestThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs real brokers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin, err := Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(ctx, Config{Binary: bin, Dir: t.TempDir(), Nodes: 3, Seed: 1,
+		ArgsFor: func(n *Node) []string { return []string{"-quiet=false"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, n := range c.Nodes() {
+		pids = append(pids, n.PID())
+	}
+	n2 := c.Nodes()[1]
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pids = append(pids, n2.PID())
+	for _, n := range c.Nodes() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		err = cl.Ping(pctx)
+		pcancel()
+		cl.Close()
+		if err != nil {
+			t.Fatalf("node %d through its proxy: %v", n.ID, err)
+		}
+		b, err := os.ReadFile(n.LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "advertised "+n.Addr()) || !strings.Contains(string(b), "node "+strconv.Itoa(n.ID)+" serving") {
+			t.Fatalf("node %d's log does not show its id and proxy address %s:\n%s", n.ID, n.Addr(), b)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("process %d still exists after Close", pid)
+		}
 	}
 }
