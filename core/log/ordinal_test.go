@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"strings"
 	"testing"
 
 	"chronik/core/record"
@@ -414,4 +415,66 @@ func TestRetentionTwoSteps(t *testing.T) {
 			t.Fatalf("reopened: start %d, ordinal %d", tl.l.StartOffset(), tl.l.StartOrdinal())
 		}
 	})
+}
+
+// readCountFS counts ReadAt calls on .log files, by name.
+type readCountFS struct {
+	FS
+	reads map[string]int
+}
+
+type readCountFile struct {
+	File
+	name  string
+	reads map[string]int
+}
+
+func (f *readCountFS) Open(name string) (File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil || !strings.HasSuffix(name, logSuffix) {
+		return file, err
+	}
+	return &readCountFile{File: file, name: name, reads: f.reads}, nil
+}
+
+func (f *readCountFile) ReadAt(p []byte, off int64) (int, error) {
+	f.reads[f.name]++
+	return f.File.ReadAt(p, off)
+}
+
+// TestOpenReadsNoSealedLog: Open finds every ordinal without reading a sealed segment's
+// .log; only the active one is validated.
+func TestOpenReadsNoSealedLog(t *testing.T) {
+	mem := disk.NewMem()
+	tl := newTestLog(t, mem, Config{SegmentBytes: 500, IndexIntervalBytes: 100})
+	for k := range 20 {
+		tl.append(int64(k), spec(1+k%2, 80, int64(k)))
+	}
+	tl.syncAll()
+	if err := tl.l.ResetTo(tl.l.EndOffset(), 1000); err != nil { // a start ordinal that is not 0
+		t.Fatal(err)
+	}
+	tl.model = nil
+	for k := range 20 {
+		tl.append(int64(k), spec(1+k%2, 80, int64(k)))
+	}
+	tl.syncAll()
+	segs := len(tl.l.segs)
+	if err := tl.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fs := &readCountFS{FS: mem, reads: map[string]int{}}
+	l, err := Open(fs, testDir, tl.cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.segs) != segs || segs < 3 || l.StartOrdinal() != 1000 || l.EndOrdinal() != 1020 {
+		t.Fatalf("%d segments (want %d), ordinals [%d, %d)", len(l.segs), segs, l.StartOrdinal(), l.EndOrdinal())
+	}
+	active := segmentName(testDir, l.active().base, logSuffix)
+	for name, n := range fs.reads {
+		if name != active && n > 0 {
+			t.Fatalf("Open read sealed %s %d times", name, n)
+		}
+	}
 }
