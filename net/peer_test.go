@@ -720,3 +720,34 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestPeerResetEndsReader: a peer connection reset (RST) after its handshake ends its
+// reader goroutine at once; the transport keeps serving.
+func TestPeerResetEndsReader(t *testing.T) {
+	c := newPeerCluster(t, 2, nil)
+	c.waitConnected()
+	waitGoroutines := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(peerTestWait)
+		for runtime.NumGoroutine() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d goroutines, want %d", runtime.NumGoroutine(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	before := runtime.NumGoroutine()
+	nc, err := rawPeerConn(t, c.addrs[2], 3, 2, "test-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGoroutines(before + 1) // node 2's reader for it
+	nc.(*gonet.TCPConn).SetLinger(0)
+	nc.Close() // RST
+	waitGoroutines(before)
+	want := peerGroupTraffic(1, 2, 10, 1)
+	c.trs[1].Send(2, want)
+	if got := flattenPeer(receivePeer(t, c.trs[2], 10), 1); !reflect.DeepEqual(got, want) {
+		t.Fatal("traffic after a reset differs")
+	}
+}
