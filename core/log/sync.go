@@ -37,7 +37,8 @@ func (r segmentRef) valid(st sealState) bool {
 // PrepareSync returns the job that makes everything appended so far durable, or nil when
 // nothing is unsynced, a job is already outstanding or the log has failed. The job syncs
 // the .log of every segment rolled since the last job, the indexes of segments sealed since
-// the last job, the active .log and, when entries were created or removed, the directory.
+// the last job, the active .log, the .index header of every segment created since the
+// last job (its first ordinal) and, when entries were created or removed, the directory.
 //
 // A job may have nothing to make durable below a new End: after a roll, sealing takes a
 // second job that syncs the rolled segment's indexes (see NeedsSync).
