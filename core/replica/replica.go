@@ -237,7 +237,11 @@ func Open(fsys log.FS, dir string, cfg Config, nowMs int64) (*Replica, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("replica: %w", err), st.close())
 	}
-	r := &Replica{cfg: cfg, rn: rn, st: st, nowMs: nowMs, applied: applied, hw: st.offsetEnd(applied)}
+	hw, err := st.lookupOffset(applied + 1)
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
+	r := &Replica{cfg: cfg, rn: rn, st: st, nowMs: nowMs, applied: applied, hw: hw}
 	r.term = st.state.hard.Term
 	return r, nil
 }

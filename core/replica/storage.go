@@ -18,12 +18,13 @@ import (
 const maxReadBytes = 8 << 20
 
 // Storage is the Raft log of one partition replica: raft.Storage over the partition's
-// core/log.Log and its state file (state.go). Entry i of the Raft log is the batch at
-// ordinal i-FirstIndex() of the log (entry.go says how each entry is stored), so the log
-// holds no second copy of anything.
+// core/log.Log and its state file (state.go). Entry i of the Raft log is the batch with
+// log ordinal StartOrdinal()+i-FirstIndex() (entry.go says how each entry is stored), so
+// the log holds no second copy of anything.
 //
-// What is persisted: the batches (term as partitionLeaderEpoch) and the state file.
-// What Open rebuilds by walking the batch headers: offsets and epochs below.
+// What is persisted: the batches (term as partitionLeaderEpoch), their ordinals (by
+// core/log) and the state file. What Open rebuilds by walking the batch headers: epochs
+// below (and recent).
 //
 // A Storage belongs to one event loop; raft calls it from the RawNode's methods only.
 type Storage struct {
@@ -34,11 +35,14 @@ type Storage struct {
 	// entry first-1. Invariant: first >= 1, and first == state.start.firstIndex.
 	first    uint64
 	prevTerm uint64
-	// offsets[k] is the base offset of entry first+k.
-	// Invariant: len(offsets) is the number of batches in the log; offsets increases;
-	// offsets[0] == log.StartOffset() when not empty. (Spike: 8 bytes per entry;
-	// docs/replication.md says what replaces it.)
-	offsets []int64
+	// recent[k] is the base offset of entry recentFirst+k: the last entries written, at
+	// most 2*maxRecent of them, so that matching proposals and moving the high watermark
+	// read nothing back. Older entries' offsets come from the log's batch ordinals
+	// (log.OffsetOfOrdinal: an index lookup and a short header walk).
+	// Invariant: recentFirst >= first; recent ends at LastIndex().
+	recent      []int64
+	recentFirst uint64
+	maxRecent   int
 	// epochs are the distinct terms of the log's entries in order, each with its first
 	// entry: Kafka's leader epoch cache.
 	// Invariant: term and index strictly increase; epochs[0].index == first when the log
@@ -80,8 +84,11 @@ var (
 	errTermTooLarge        = errors.New("replica: term does not fit partitionLeaderEpoch")
 )
 
-// openStorage opens the log in dir and its state file, rebuilding the offsets and epochs
-// from the batch headers. A missing state file is created with conf when the log is empty
+// defaultMaxRecent bounds Storage.recent: 2*defaultMaxRecent offsets, 1 MiB.
+const defaultMaxRecent = 1 << 16
+
+// openStorage opens the log in dir and its state file, rebuilding the epochs and the
+// recent offsets from the batch headers. A missing state file is created with conf when the log is empty
 // and conf is not nil (a new replica).
 func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.ConfState, maxCacheBytes int) (*Storage, error) {
 	l, err := log.Open(fsys, dir, cfg, nowMs)
@@ -103,6 +110,8 @@ func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.
 		first:         st.start.firstIndex,
 		prevTerm:      st.start.prevTerm,
 		maxCacheBytes: maxCacheBytes,
+		recentFirst:   st.start.firstIndex,
+		maxRecent:     defaultMaxRecent,
 	}
 	if err := s.rebuild(); err != nil {
 		return nil, errors.Join(err, s.close())
@@ -110,30 +119,34 @@ func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.
 	return s, nil
 }
 
-// rebuild walks the log's batch headers to rebuild offsets and epochs, then reconciles
+// rebuild walks the log's batch headers to rebuild epochs and recent, then reconciles
 // the persisted HardState with the recovered log (recoveredHardState).
 func (s *Storage) rebuild() error {
 	if s.state.start.startOffset != s.log.StartOffset() {
 		return fmt.Errorf("%w: state says %d, log starts at %d", errLogStartMoved, s.state.start.startOffset, s.log.StartOffset())
 	}
 	next := s.log.StartOffset()
+	index := s.first
 	var werr error
 	err := s.log.Batches(s.log.StartOffset(), func(h record.Header) bool {
 		if h.BaseOffset != next || h.PartitionLeaderEpoch < 0 {
 			werr = fmt.Errorf("replica: batch at %d (epoch %d), want one at %d", h.BaseOffset, h.PartitionLeaderEpoch, next)
 			return false
 		}
-		index := s.first + uint64(len(s.offsets))
 		if err := s.noteEpoch(uint64(h.PartitionLeaderEpoch), index, h.BaseOffset); err != nil {
 			werr = err
 			return false
 		}
-		s.offsets = append(s.offsets, h.BaseOffset)
+		s.noteRecent(h.BaseOffset)
+		index++
 		next = h.LastOffset() + 1
 		return true
 	})
 	if err = errors.Join(err, werr); err != nil {
 		return fmt.Errorf("replica: rebuild: %w", err)
+	}
+	if index != s.lastIndex()+1 {
+		return fmt.Errorf("replica: rebuild: %d batches, the log's ordinals say %d", index-s.first, s.lastIndex()+1-s.first)
 	}
 	s.state.hard = recoveredHardState(s.state.hard, s.lastTerm(), s.lastIndex())
 	return nil
@@ -160,7 +173,7 @@ func recoveredHardState(hs pb.HardState, lastTerm, lastIndex uint64) pb.HardStat
 
 // lastTerm is the term of the last entry (of entry first-1 when the log is empty).
 func (s *Storage) lastTerm() uint64 {
-	if len(s.offsets) == 0 {
+	if s.log.EndOrdinal() == s.log.StartOrdinal() {
 		return s.prevTerm
 	}
 	return s.epochs[len(s.epochs)-1].term
@@ -197,7 +210,9 @@ func (s *Storage) FirstIndex() (uint64, error) { return s.first, nil }
 // LastIndex implements raft.Storage.
 func (s *Storage) LastIndex() (uint64, error) { return s.lastIndex(), nil }
 
-func (s *Storage) lastIndex() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
+func (s *Storage) lastIndex() uint64 {
+	return s.first + uint64(s.log.EndOrdinal()-s.log.StartOrdinal()) - 1
+}
 
 // Term implements raft.Storage: the term of entry i, from the epochs (no I/O).
 func (s *Storage) Term(i uint64) (uint64, error) {
@@ -255,17 +270,26 @@ type storageFailure struct{ err error }
 // read reads entries [lo, hi) from the log, at least one and at most maxSize bytes.
 func (s *Storage) read(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	maxBytes := int(min(maxSize, maxReadBytes))
-	data, err := s.log.Read(s.offsetOf(lo), maxBytes, s.offsetOf(hi))
+	from, err := s.lookupOffset(lo)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := s.lookupOffset(hi)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.log.Read(from, maxBytes, limit)
 	if err != nil {
 		return nil, fmt.Errorf("replica: entries [%d, %d): %w", lo, hi, err)
 	}
 	var ents []pb.Entry
 	var derr error
 	err = record.Split(data, func(batch []byte, h record.Header) bool {
-		if h.BaseOffset != s.offsetOf(lo) {
-			derr = fmt.Errorf("replica: entry %d: batch at %d, want %d", lo, h.BaseOffset, s.offsetOf(lo))
+		if h.BaseOffset != from {
+			derr = fmt.Errorf("replica: entry %d: batch at %d, want %d", lo, h.BaseOffset, from)
 			return false
 		}
+		from = h.LastOffset() + 1
 		e, err := decodeStored(batch, lo)
 		if err != nil {
 			derr = err
@@ -299,16 +323,49 @@ func (s *Storage) Snapshot() (pb.Snapshot, error) {
 	}}, nil
 }
 
-// offsetOf is the base offset of entry i, in [first, LastIndex()+1]; at LastIndex()+1 it
-// is the log's end offset.
+// ordinalOf is the log ordinal of entry i.
+func (s *Storage) ordinalOf(i uint64) int64 {
+	return s.log.StartOrdinal() + int64(i-s.first)
+}
+
+// lookupOffset is the base offset of entry i, in [first, LastIndex()+1]; at LastIndex()+1
+// it is the log's end offset. It reads the log only for an entry older than recent.
+func (s *Storage) lookupOffset(i uint64) (int64, error) {
+	last := s.lastIndex()
+	switch {
+	case i < s.first || i > last+1:
+		panic(fmt.Sprintf("replica: offset of entry %d outside [%d, %d]", i, s.first, last+1))
+	case i == last+1:
+		return s.log.EndOffset(), nil
+	case i >= s.recentFirst:
+		return s.recent[i-s.recentFirst], nil
+	}
+	off, err := s.log.OffsetOfOrdinal(s.ordinalOf(i))
+	if err != nil {
+		return 0, fmt.Errorf("replica: offset of entry %d: %w", i, err)
+	}
+	return off, nil
+}
+
+// offsetOf is lookupOffset for the Ready path: a read error panics with storageFailure,
+// which the Replica recovers and fails on.
 func (s *Storage) offsetOf(i uint64) int64 {
-	if k := i - s.first; k < uint64(len(s.offsets)) {
-		return s.offsets[k]
+	off, err := s.lookupOffset(i)
+	if err != nil {
+		panic(storageFailure{err})
 	}
-	if i != s.lastIndex()+1 {
-		panic(fmt.Sprintf("replica: offset of entry %d outside [%d, %d]", i, s.first, s.lastIndex()+1))
+	return off
+}
+
+// noteRecent records the base offset of the entry just after recent's end, keeping at
+// most 2*maxRecent (shifting in place: recent is never handed out).
+func (s *Storage) noteRecent(offset int64) {
+	s.recent = append(s.recent, offset)
+	if n := len(s.recent); n > 2*max(s.maxRecent, 1) {
+		drop := n - max(s.maxRecent, 1)
+		s.recent = s.recent[:copy(s.recent, s.recent[drop:])]
+		s.recentFirst += uint64(drop)
 	}
-	return s.log.EndOffset()
 }
 
 // offsetEnd is the offset after entry i, in [first-1, LastIndex()].
@@ -350,34 +407,43 @@ func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
 	return nil
 }
 
-// flush appends the stored batches in b to the log and notes their offsets and epochs.
+// flush appends the stored batches in b to the log and notes their epochs and offsets.
 func (s *Storage) flush(b []byte, nowMs int64) error {
 	if len(b) == 0 {
 		return nil
 	}
 	// As is: a LogAppendTime batch keeps the stamp the leader gave it in Propose, so that
 	// every replica stores the same bytes; nowMs only ages segments.
+	index := s.lastIndex() + 1
 	if _, _, err := s.log.AppendAsIs(b, nowMs); err != nil {
 		return fmt.Errorf("replica: append: %w", err)
 	}
 	return record.Split(b, func(_ []byte, h record.Header) bool {
-		index := s.lastIndex() + 1
 		// Terms were checked by append and raft keeps them non-decreasing.
 		if err := s.noteEpoch(uint64(h.PartitionLeaderEpoch), index, h.BaseOffset); err != nil {
 			panic(err)
 		}
-		s.offsets = append(s.offsets, h.BaseOffset)
+		s.noteRecent(h.BaseOffset)
+		index++
 		return true
 	})
 }
 
 // truncate removes entries from index lo on, durably (log.TruncateTo waits for I/O).
 func (s *Storage) truncate(lo uint64) error {
-	if err := s.log.TruncateTo(s.offsetOf(lo)); err != nil {
+	offset, err := s.lookupOffset(lo)
+	if err != nil {
+		return err
+	}
+	if err := s.log.TruncateTo(offset); err != nil {
 		return fmt.Errorf("replica: truncate to entry %d: %w", lo, err)
 	}
 	s.truncations++
-	s.offsets = s.offsets[:lo-s.first]
+	if lo >= s.recentFirst {
+		s.recent = s.recent[:lo-s.recentFirst]
+	} else {
+		s.recent, s.recentFirst = s.recent[:0], lo
+	}
 	for len(s.epochs) > 0 && s.epochs[len(s.epochs)-1].index >= lo {
 		s.epochs = s.epochs[:len(s.epochs)-1]
 	}

@@ -220,3 +220,45 @@ func TestStateFileRewrite(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageOffsetsFromOrdinals: with the recent-offsets window at its smallest, entry
+// offsets come from the log's batch ordinals: lookups, reads, a truncation below the
+// window and a reopen all agree with the offsets the entries were written at.
+func TestStorageOffsetsFromOrdinals(t *testing.T) {
+	fs := disk.NewMem()
+	s := newTestStorage(t, fs, 0)
+	s.maxRecent = 1
+	first := s
+	// Entry i (from 1) has 1+(i-1)%3 records: offsets 0, 1, 3, 6, 7, 9, 12, 13, 15; end 18.
+	if err := s.append(entriesOf(1, 1, 1, 2, 2, 2, 3, 3, 3, 3), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{0, 1, 3, 6, 7, 9, 12, 13, 15, 18} // entries 1-9, then the end
+	check := func(what string, s *Storage, n int) {
+		t.Helper()
+		if s == first && len(s.recent) > 2 {
+			t.Fatalf("%s: %d recent offsets kept", what, len(s.recent))
+		}
+		for k := range n + 1 {
+			if got := s.offsetOf(uint64(1 + k)); got != want[k] {
+				t.Fatalf("%s: offset of entry %d = %d, want %d", what, 1+k, got, want[k])
+			}
+		}
+		ents, err := s.Entries(1, uint64(n+1), 1<<20)
+		if err != nil || len(ents) != n {
+			t.Fatalf("%s: entries: %d, %v", what, len(ents), err)
+		}
+	}
+	check("appended", s, 9)
+	if err := s.append(entriesOf(4, 5, 5), 0); err != nil { // cuts entries 4-9, below the window
+		t.Fatal(err)
+	}
+	want = []int64{0, 1, 3, 6, 7, 9}
+	check("truncated", s, 5)
+	syncStorage(t, s)
+	re, err := openStorage(fs.CrashClone(nil, disk.CrashOptions{}), dataDir, log.Config{}, 0, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("reopened", re, 5) // rebuilt with the default window: from recent
+}
