@@ -76,9 +76,9 @@ type epoch struct {
 
 // Errors of Storage.
 var (
-	// ErrSnapshotUnsupported: installing a snapshot needs core/log to restart a log at an
-	// offset (docs/replication.md, "Changes needed in core/log"). The spike stops the
-	// replica instead.
+	// ErrSnapshotUnsupported: the spike does not install snapshots yet (core/log.ResetTo
+	// restarts the log at an offset; docs/replication.md, "Snapshots and retention" says
+	// the rest). It stops the replica instead.
 	ErrSnapshotUnsupported = errors.New("replica: installing a snapshot is not implemented")
 	errLogStartMoved       = errors.New("replica: the log start moved without the state file (retention is not supported yet)")
 	errTermTooLarge        = errors.New("replica: term does not fit partitionLeaderEpoch")
