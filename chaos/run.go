@@ -40,6 +40,10 @@ type Config struct {
 	WriteInterval time.Duration
 	// RecordTimeout is franz-go's RecordDeliveryTimeout for the writers.
 	RecordTimeout time.Duration
+	// CancellingWriters of the Writers give up on a call after CallTimeout, failing it
+	// even in flight, so the history holds unknown outcomes (at most Writers).
+	CancellingWriters int
+	CallTimeout       time.Duration
 	// Recovery is how long every writer has, after the faults heal, to get a write
 	// acknowledged.
 	Recovery time.Duration
@@ -64,8 +68,9 @@ func DefaultConfig(seed uint64, d time.Duration) Config {
 		Seed: seed, Duration: d,
 		Nodes: 1, Partitions: 3, Writers: 4,
 		ValueBytes: 200, MaxOpsPerWriter: 1_000_000, WriteInterval: 5 * time.Millisecond,
-		RecordTimeout: 20 * time.Second,
-		Recovery:      20 * time.Second,
+		RecordTimeout:     20 * time.Second,
+		CancellingWriters: 1, CallTimeout: time.Second,
+		Recovery: 20 * time.Second,
 		Schedule: ScheduleConfig{
 			MinGap: 500 * time.Millisecond, MaxGap: 2 * time.Second,
 			MinLength: 500 * time.Millisecond, MaxLength: 4 * time.Second,
@@ -77,7 +82,8 @@ func DefaultConfig(seed uint64, d time.Duration) Config {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Duration <= 0, c.Nodes < 1, c.Partitions < 1, c.Writers < 1, c.MaxOpsPerWriter < 1:
+	case c.Duration <= 0, c.Nodes < 1, c.Partitions < 1, c.Writers < 1, c.MaxOpsPerWriter < 1,
+		c.CancellingWriters < 0, c.CancellingWriters > c.Writers, c.CancellingWriters > 0 && c.CallTimeout <= 0:
 		return fmt.Errorf("chaos: bad config %+v", *c)
 	case c.ValueBytes < loadrec.HeaderBytes || c.ValueBytes > loadrec.MaxBytes:
 		return fmt.Errorf("chaos: ValueBytes %d outside [%d, %d]", c.ValueBytes, loadrec.HeaderBytes, loadrec.MaxBytes)

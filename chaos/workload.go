@@ -78,14 +78,23 @@ func (w *workload) createTopicOnce(ctx context.Context) error {
 
 // produce runs writer number writer until ctx is done or it has made cfg.MaxOpsPerWriter
 // calls: one record at a time, idempotent, acks=all, to partition writer % Partitions.
+//
+// The last cfg.CancellingWriters writers give each call cfg.CallTimeout and let franz-go
+// fail in-flight records (kgo.AllowIdempotentProduceCancellation): their errors are all
+// unknown outcomes, which the checks resolve against the final log.
 func (w *workload) produce(ctx context.Context, writer int) error {
-	cl, err := kgo.NewClient(w.clientOpts(
+	cancelling := writer >= w.cfg.Writers-w.cfg.CancellingWriters
+	opts := []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.ProduceRequestTimeout(produceRequestTimeout),
 		kgo.RecordDeliveryTimeout(w.cfg.RecordTimeout),
-	)...)
+	}
+	if cancelling {
+		opts = append(opts, kgo.AllowIdempotentProduceCancellation())
+	}
+	cl, err := kgo.NewClient(w.clientOpts(opts...)...)
 	if err != nil {
 		return err
 	}
@@ -101,12 +110,17 @@ func (w *workload) produce(ctx context.Context, writer int) error {
 		next = time.Now().Add(w.cfg.WriteInterval)
 		value := loadrec.Append(nil, id, seq, w.cfg.ValueBytes)
 		op := w.hist.Call(writer, id, seq, part)
-		res := cl.ProduceSync(ctx, &kgo.Record{Topic: w.topic, Partition: part, Key: key, Value: value})
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if cancelling {
+			cctx, cancel = context.WithTimeout(ctx, w.cfg.CallTimeout)
+		}
+		res := cl.ProduceSync(cctx, &kgo.Record{Topic: w.topic, Partition: part, Key: key, Value: value})
+		cancel()
 		r, err := res.First()
 		switch {
 		case err == nil:
 			w.hist.Return(op, Acked, r.Offset, nil)
-		case definiteFailure(err):
+		case !cancelling && definiteFailure(err):
 			w.hist.Return(op, Failed, -1, err)
 		default:
 			w.hist.Return(op, Unknown, -1, err)
