@@ -201,12 +201,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	werr := stop(stopTimeout)
 	ev.logf("workload stopped: %v (stop error: %v)", hist.Counts(), werr)
 	if serr != nil || herr != nil {
-		return res, errors.Join(serr, herr, stopGroup())
+		return res, errors.Join(serr, herr, stopGroup(), hist.WriteFiles(dir, nil))
 	}
 
 	final, rerr := w.readAll(ctx, readTimeout)
 	if rerr != nil {
-		return res, errors.Join(rerr, stopGroup())
+		return res, errors.Join(rerr, stopGroup(), hist.WriteFiles(dir, final))
 	}
 	end := map[int32]int64{}
 	for p, rs := range final {
@@ -240,6 +240,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			chk.Counts = map[string]int{}
 		}
 		chk.Counts[k] += n
+	}
+	for _, n := range cl.Nodes() {
+		for _, c := range n.Crashes() {
+			chk.violate("node-crashed", -1, "node %d: %s; see %s", n.ID, c, n.LogPath())
+		}
 	}
 	if res.Outcomes[Acked] == 0 {
 		chk.violate("no-acks", -1, "no write was acknowledged in the whole run")

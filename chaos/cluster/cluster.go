@@ -119,6 +119,13 @@ type Node struct {
 	exited chan struct{} // closed when cmd's process has been waited for
 	paused bool
 	starts int
+	// crashMu guards expectExit, crashes and the starts count noteExit reads (the waiter
+	// goroutine cannot take mu: Kill holds it while waiting for that goroutine).
+	crashMu sync.Mutex
+	// expectExit is set before Kill or Stop signals the process; an exit without it is
+	// a crash.
+	expectExit bool
+	crashes    []string
 }
 
 // Start creates the run folder and starts every node, each waiting until its port
@@ -222,7 +229,7 @@ func (n *Node) LogPath() string { return n.logPath }
 func (n *Node) PID() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd == nil {
+	if !n.upLocked() {
 		return 0
 	}
 	return n.cmd.Process.Pid
@@ -234,7 +241,7 @@ func (n *Node) Running() bool { return n.PID() != 0 }
 func (n *Node) start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd != nil {
+	if n.upLocked() {
 		return fmt.Errorf("cluster: node %d already running", n.ID)
 	}
 	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -260,16 +267,44 @@ func (n *Node) start(ctx context.Context) error {
 	// the threads it locks (see dialerIn in chaos/netns_test.go).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	fmt.Fprintf(logf, "=== chaos: start %d of node %d at %s: %s %v\n", n.starts, n.ID, time.Now().UTC().Format(time.RFC3339Nano), n.cfg.Binary, args)
+	n.crashMu.Lock()
+	n.expectExit = false
+	n.crashMu.Unlock()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cluster: start node %d: %w", n.ID, err)
 	}
+	startNo := n.starts
 	exited := make(chan struct{})
 	go func() { // ends when the process exits
-		_ = cmd.Wait() // the exit status is in the log; Kill and Stop expect non-zero
+		werr := cmd.Wait() // Kill and Stop expect a non-zero status
+		n.noteExit(startNo, werr)
 		close(exited)
 	}()
 	n.cmd, n.exited, n.paused = cmd, exited, false
 	return n.waitReady(ctx, exited)
+}
+
+// noteExit records an exit that neither Kill nor Stop asked for.
+func (n *Node) noteExit(startNo int, werr error) {
+	n.crashMu.Lock()
+	defer n.crashMu.Unlock()
+	if !n.expectExit {
+		n.crashes = append(n.crashes, fmt.Sprintf("start %d exited by itself at %s: %v", startNo, time.Now().UTC().Format(time.RFC3339Nano), werr))
+	}
+}
+
+// Crashes describes each exit of the process that neither Kill nor Stop caused.
+func (n *Node) Crashes() []string {
+	n.crashMu.Lock()
+	defer n.crashMu.Unlock()
+	return append([]string(nil), n.crashes...)
+}
+
+// expect marks the coming exit as asked for.
+func (n *Node) expect() {
+	n.crashMu.Lock()
+	n.expectExit = true
+	n.crashMu.Unlock()
 }
 
 // waitReady waits until the broker's port accepts, the process exits, or the start
@@ -293,16 +328,25 @@ func (n *Node) waitReady(ctx context.Context, exited chan struct{}) error {
 	return fmt.Errorf("cluster: node %d did not accept on %s within %v; see %s", n.ID, n.listen, n.cfg.StartTimeout, n.logPath)
 }
 
-// signal sends sig to the node's process; false when the node is down.
-func (n *Node) signal(sig syscall.Signal) (bool, error) {
+// upLocked says whether the process is up, forgetting one that exited by itself. The
+// caller holds mu.
+func (n *Node) upLocked() bool {
 	if n.cmd == nil {
-		return false, nil
+		return false
 	}
 	select {
-	case <-n.exited: // it died by itself: never signal a reaped (maybe reused) PID
+	case <-n.exited:
 		n.cmd, n.paused = nil, false
-		return false, nil
+		return false
 	default:
+		return true
+	}
+}
+
+// signal sends sig to the node's process; false when the node is down.
+func (n *Node) signal(sig syscall.Signal) (bool, error) {
+	if !n.upLocked() { // never signal a reaped (maybe reused) PID
+		return false, nil
 	}
 	return true, syscall.Kill(n.cmd.Process.Pid, sig)
 }
@@ -312,6 +356,7 @@ func (n *Node) signal(sig syscall.Signal) (bool, error) {
 func (n *Node) Kill() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.expect()
 	up, err := n.signal(syscall.SIGKILL)
 	if !up {
 		return nil
@@ -361,6 +406,7 @@ func (n *Node) Paused() bool {
 func (n *Node) Stop() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.expect()
 	var errs []error
 	if n.paused {
 		_, err := n.signal(syscall.SIGCONT)

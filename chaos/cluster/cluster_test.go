@@ -179,3 +179,52 @@ func TestThreeNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashIsReported kills a node behind the cluster's back: it counts as a crash, the
+// node reads as down, and Restart brings it back.
+func TestCrashIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a real broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin, err := Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(ctx, Config{Binary: bin, Dir: t.TempDir(), Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	n := c.Nodes()[0]
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Crashes(); len(got) != 0 {
+		t.Fatalf("Kill counted as a crash: %v", got)
+	}
+	if err := syscall.Kill(n.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Running() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n.Running() {
+		t.Fatal("the node still reads as running 10 s after its process was killed")
+	}
+	if got := n.Crashes(); len(got) != 1 || !strings.Contains(got[0], "start 2") {
+		t.Fatalf("crashes %v, want one, of start 2", got)
+	}
+	if err := n.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
