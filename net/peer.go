@@ -175,6 +175,7 @@ type PeerTransport struct {
 	// Transport-wide counters.
 	received, receivedBatches, inboundDropped atomic.Uint64
 	decodeErrors, rejected, unknownPeer       atomic.Uint64
+	inboundConns                              atomic.Int64 // live inbound reader goroutines
 }
 
 // NewPeerTransport starts the accept goroutine and one writer per peer. The caller must
@@ -324,6 +325,8 @@ type PeerTransportStats struct {
 	DecodeErrors, Rejected uint64
 	// UnknownPeer counts messages sent to a node that is not a peer.
 	UnknownPeer uint64
+	// InboundConns is the number of inbound connections whose reader is running now.
+	InboundConns int
 }
 
 // Stats reads the counters; safe from any goroutine.
@@ -335,6 +338,7 @@ func (t *PeerTransport) Stats() PeerTransportStats {
 		DecodeErrors:    t.decodeErrors.Load(),
 		Rejected:        t.rejected.Load(),
 		UnknownPeer:     t.unknownPeer.Load(),
+		InboundConns:    int(t.inboundConns.Load()),
 	}
 	for _, p := range t.peers {
 		s.Peers = append(s.Peers, p.stats())

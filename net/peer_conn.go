@@ -391,8 +391,10 @@ func (t *PeerTransport) accept(ln gonet.Listener) {
 			return
 		}
 		t.wg.Add(1)
+		t.inboundConns.Add(1)
 		go func() {
 			defer t.wg.Done()
+			defer t.inboundConns.Add(-1)
 			defer t.untrack(nc)
 			t.serveInbound(nc)
 		}()
