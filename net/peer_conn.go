@@ -324,6 +324,7 @@ func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, er
 			closeFrame()
 			if len(buf) >= target {
 				if err := write(); err != nil {
+					p.droppedDown.Add(uint64(len(q) - i)) // not encoded yet
 					return buf, err
 				}
 			}
