@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -99,10 +100,16 @@ func TestChaos(t *testing.T) {
 		t.Logf("%s", res.Summary())
 	}
 	if err != nil || res.Failed() {
-		dir := ""
-		if res != nil {
-			dir = res.Dir
+		why := "violations (report above)"
+		if err != nil {
+			why = "harness error: " + err.Error()
 		}
-		t.Fatalf("chaos run failed (seed %d): %v\nnode logs, history and report kept in %s\nreplay: %s", s, err, dir, replay)
+		dir := "(none)"
+		if res != nil {
+			if abs, aerr := filepath.Abs(res.Dir); aerr == nil {
+				dir = abs
+			}
+		}
+		t.Fatalf("chaos run failed (seed %d): %s\nnode logs, history and report kept in %s\nreplay: %s", s, why, dir, replay)
 	}
 }
