@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench ci-samples clean
+.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench chaos ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -54,6 +54,12 @@ sim-bugs:
 ## sim-bench: simulated seconds per wall second, one node, default workload and faults
 sim-bench:
 	$(GO) test -run XXX -bench BenchmarkSim -benchtime 40x ./sim
+
+## chaos: real chronik processes behind fault-injecting proxies, a seeded fault schedule
+CHAOS_SEED     ?= $(shell date +%s)
+CHAOS_DURATION ?= 8m
+chaos:
+	$(GO) test ./chaos -run 'TestChaos$$' -count=1 -v -timeout 15m -chaos.duration=$(CHAOS_DURATION) -chaos.seed=$(CHAOS_SEED)
 
 ## ci-samples: a short sample of every long run, for CI (a few minutes in all)
 ci-samples:
