@@ -14,11 +14,13 @@
 // Actions: DropAll closes every connection (FIN), ResetAll aborts every one with an RST
 // (SO_LINGER 0).
 //
-// Goroutines: one accept loop plus two copiers per connection, at most MaxConns
-// connections (further ones are closed at once). Close ends them all and waits.
+// Goroutines: one accept loop, one dialer per connection while its target dial runs, and
+// two copiers per connection; at most MaxConns connections (further ones are closed at
+// once). Close ends them all and waits.
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -110,8 +112,13 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults Faults
 	rng    *rand.Rand
-	links  map[*link]struct{} // Invariant: len(links) <= cfg.MaxConns.
-	closed bool
+	links  map[*link]struct{} // Invariant: len(links)+dialing <= cfg.MaxConns.
+	// dialing counts accepted connections whose target dial is in progress.
+	dialing int
+	closed  bool
+	// ctx ends with Close, cancelling dials in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
 	stats  Stats
 }
 
@@ -137,6 +144,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p := &Proxy{cfg: cfg, ln: ln, rng: rand.New(rand.NewPCG(cfg.Seed, 0x70726f7879)), links: map[*link]struct{}{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.accept() // ends when Close closes the listener
 	return p, nil
@@ -218,6 +226,7 @@ func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	p.cancel()
 	err := p.ln.Close()
 	p.closeAll(false)
 	p.wg.Wait()
@@ -239,39 +248,49 @@ func (p *Proxy) accept() {
 	}
 }
 
-// admit dials the target for c and starts its copiers, or closes c when the proxy is
-// full, closed, or the target does not answer.
+// admit reserves a connection slot for c and dials the target on a goroutine of its own
+// (a slow target does not hold up the accept loop), or closes c when the proxy is full or
+// closed.
 func (p *Proxy) admit(c net.Conn) {
 	p.mu.Lock()
-	full := p.closed || len(p.links) >= p.cfg.MaxConns
+	full := p.closed || len(p.links)+p.dialing >= p.cfg.MaxConns
 	if full {
 		p.stats.Refused++
+	} else {
+		p.dialing++
 	}
 	p.mu.Unlock()
 	if full {
 		c.Close()
 		return
 	}
-	t, err := net.DialTimeout("tcp", p.cfg.Target, dialTimeout)
-	if err != nil {
-		// The target is down: the client sees its connection closed, as a refused dial.
+	p.wg.Add(1)
+	go p.connect(c) // ends after one dial of at most dialTimeout
+}
+
+// connect dials the target for c and starts its copiers, or aborts c when the target
+// does not answer or the proxy closed meanwhile.
+func (p *Proxy) connect(c net.Conn) {
+	defer p.wg.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, dialTimeout)
+	var d net.Dialer
+	t, err := d.DialContext(ctx, "tcp", p.cfg.Target)
+	cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dialing--
+	if err != nil || p.closed {
+		// The target is down: the client sees its connection aborted, as a refused dial.
 		abort(c)
-		p.mu.Lock()
+		if t != nil {
+			t.Close()
+		}
 		p.stats.Refused++
-		p.mu.Unlock()
 		return
 	}
 	l := &link{client: c, target: t, done: make(chan struct{})}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		c.Close()
-		t.Close()
-		return
-	}
 	p.links[l] = struct{}{}
 	p.stats.Accepted++
-	p.mu.Unlock()
 	p.wg.Add(2)
 	go p.pump(l, up)   // ends when l is shut or a side closes
 	go p.pump(l, down) // likewise
