@@ -5,11 +5,10 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	gonet "net"
 	"testing"
 	"time"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/kafka"
 	cnet "chronik/net"
 )
@@ -44,22 +43,7 @@ func startBrokerIn(t testing.TB, dir string, opts ...brokerOption) *testBroker {
 	for _, o := range opts {
 		o(&cfg, &scfg)
 	}
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cnet.StartBroker(context.Background(), ln, cfg, disk.OS(), 1, scfg)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	tb := &testBroker{Broker: b, dir: dir, cfg: cfg}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	})
-	return tb
+	return &testBroker{Broker: brokertest.Start(t, cfg, scfg), dir: dir, cfg: cfg}
 }
 
 // testCtx is a context bounded for one test step.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	gonet "net"
 	"sort"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/kafka"
 	cnet "chronik/net"
 )
@@ -56,15 +55,7 @@ func startBrokerAt(t testing.TB, dir, addr string, opts ...brokerOption) *testBr
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := cnet.StartBroker(context.Background(), ln, cfg, disk.OS(), 1, scfg)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	var once sync.Once
-	tb := &testBroker{Broker: b, dir: dir, cfg: cfg}
-	t.Cleanup(func() { once.Do(func() { b.Close() }) })
-	return tb
+	return &testBroker{Broker: brokertest.Serve(t, ln, cfg, scfg), dir: dir, cfg: cfg}
 }
 
 // ledger records which consumer read each (partition, offset), from any goroutine.

@@ -15,33 +15,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/internal/ingest"
 	"chronik/internal/loadrec"
 	"chronik/kafka"
 	cnet "chronik/net"
 )
-
-// startBroker starts an in-process broker on 127.0.0.1 with its data in a temp dir and
-// stops it when the test ends.
-func startBroker(t testing.TB) *cnet.Broker {
-	t.Helper()
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cnet.StartBroker(context.Background(), ln, kafka.Config{NodeID: 1, DataDir: t.TempDir()}, disk.OS(), 1, cnet.ServerConfig{})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	})
-	return b
-}
 
 // startIngest serves an ingestor for broker on 127.0.0.1 and returns its base URL.
 func startIngest(t testing.TB, broker string) string {
@@ -185,7 +164,7 @@ func verifyTopic(t *testing.T, broker, topic string, rep *report, size int) {
 }
 
 func TestQuickThroughIngest(t *testing.T) {
-	b := startBroker(t)
+	b := brokertest.Start(t, kafka.Config{}, cnet.ServerConfig{})
 	url := startIngest(t, b.Addr())
 	for _, form := range []string{"simple", "rest"} {
 		t.Run(form, func(t *testing.T) {
@@ -201,7 +180,7 @@ func TestQuickThroughIngest(t *testing.T) {
 }
 
 func TestQuickDirect(t *testing.T) {
-	b := startBroker(t)
+	b := brokertest.Start(t, kafka.Config{}, cnet.ServerConfig{})
 	table, rep := runLoad(t, "-quick", "-direct", "-brokers", b.Addr(), "-topic", "load-direct", "-batch", "50", "-size", "256", "-clients", "2")
 	checkReport(t, table, rep)
 	if rep.Mode != "direct" || rep.Acks != "all" {
@@ -213,7 +192,7 @@ func TestQuickDirect(t *testing.T) {
 // TestFailuresAreCounted: a load against an ingestor with no such topic fails every
 // record, says so in the table and the JSON, and reports not ok.
 func TestFailuresAreCounted(t *testing.T) {
-	b := startBroker(t)
+	b := brokertest.Start(t, kafka.Config{}, cnet.ServerConfig{})
 	url := startIngest(t, b.Addr())
 	path := filepath.Join(t.TempDir(), "load.json")
 	var stdout, stderr bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	gonet "net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/internal/loadrec"
 	"chronik/kafka"
 	cnet "chronik/net"
@@ -25,22 +24,8 @@ import (
 // and lets groups rebalance at once.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := kafka.Config{NodeID: 1, DataDir: t.TempDir(), DefaultPartitions: 3, GroupInitialRebalanceDelayMs: -1}
-	b, err := cnet.StartBroker(context.Background(), ln, cfg, disk.OS(), 1, cnet.ServerConfig{})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	})
-	return b.Addr()
+	cfg := kafka.Config{DefaultPartitions: 3, GroupInitialRebalanceDelayMs: -1}
+	return brokertest.Start(t, cfg, cnet.ServerConfig{}).Addr()
 }
 
 // planted is a record to produce: producer, sequence, and whether to damage it.

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/kafka"
 	cnet "chronik/net"
 )
@@ -23,22 +23,7 @@ import (
 // startBroker starts an in-process broker on 127.0.0.1 with its data in a temp dir and
 // stops it when the test ends.
 func startBroker(t testing.TB) *cnet.Broker {
-	t.Helper()
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cnet.StartBroker(context.Background(), ln, kafka.Config{NodeID: 1, DataDir: t.TempDir()}, disk.OS(), 1, cnet.ServerConfig{})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	})
-	return b
+	return brokertest.Start(t, kafka.Config{}, cnet.ServerConfig{})
 }
 
 // startIngest serves an ingestor for brokers on 127.0.0.1 and returns its base URL.

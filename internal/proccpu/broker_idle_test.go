@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"chronik/disk"
+	"chronik/internal/brokertest"
 	"chronik/internal/proccpu"
 	"chronik/kafka"
 	cnet "chronik/net"
@@ -24,21 +24,7 @@ func TestBrokerIdlesAfterLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a load burst and waits for idle")
 	}
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cnet.StartBroker(context.Background(), ln, kafka.Config{NodeID: 1, DataDir: t.TempDir(), DefaultPartitions: 3},
-		disk.OS(), 1, cnet.ServerConfig{Metrics: cnet.NewMetrics()})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	}()
+	b := brokertest.Start(t, kafka.Config{DefaultPartitions: 3}, cnet.ServerConfig{Metrics: cnet.NewMetrics()})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
