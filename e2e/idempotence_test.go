@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"time"
 
@@ -12,33 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// makeBatch encodes an uncompressed v2 record batch of values with a correct CRC-32C.
+// makeBatch encodes an uncompressed v2 record batch of values with a correct CRC-32C,
+// from the given producer id, epoch and first sequence (-1, -1, -1 for a plain batch).
 func makeBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
-	now := time.Now().UnixMilli()
-	var records []byte
-	for i, v := range values {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // the rest after a one-byte varint 0
-		records = r.AppendTo(records)
-	}
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(values) - 1),
-		FirstTimestamp:       now,
-		MaxTimestamp:         now,
-		ProducerID:           pid,
-		ProducerEpoch:        epoch,
-		FirstSequence:        seq,
-		NumRecords:           int32(len(values)),
-		Records:              records,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:12], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:21], crc32.Checksum(raw[21:], castagnoli))
-	return raw
+	b := wireBatch(values...)
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = pid, epoch, seq
+	return wireSeal(b)
 }
 
 // produceRaw sends one batch to topic/0 with acks=all and returns the partition answer.
