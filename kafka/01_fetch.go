@@ -37,7 +37,11 @@ func (n *Node) handleFetch(req *Request, m *kmsg.FetchRequest) {
 		n.respond(req, resp)
 		return
 	}
-	n.parked = append(n.parked, &parkedFetch{req: req, m: m, deadlineMs: n.nowMs + int64(m.MaxWaitMillis)})
+	pf := &parkedFetch{req: req, m: m, deadlineMs: n.nowMs + int64(m.MaxWaitMillis)}
+	if len(n.parked) == 0 || pf.deadlineMs < n.parkedDueMs {
+		n.parkedDueMs = pf.deadlineMs
+	}
+	n.parked = append(n.parked, pf)
 }
 
 // fetchOnce builds a fetch answer from what is readable now.
@@ -168,11 +172,18 @@ func (n *Node) wakeParkedAll() {
 	}
 }
 
-// expireParked answers the parked fetches whose wait is over.
+// expireParked answers the parked fetches whose wait is over. It walks them only when the
+// earliest deadline has come, not on every tick.
 func (n *Node) expireParked() {
+	if len(n.parked) == 0 || n.nowMs < n.parkedDueMs {
+		return
+	}
 	kept := n.parked[:0]
 	for _, pf := range n.parked {
 		if n.nowMs < pf.deadlineMs {
+			if len(kept) == 0 || pf.deadlineMs < n.parkedDueMs {
+				n.parkedDueMs = pf.deadlineMs
+			}
 			kept = append(kept, pf)
 			continue
 		}

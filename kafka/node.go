@@ -45,6 +45,10 @@ type Node struct {
 	dirty []*partition
 
 	parked []*parkedFetch
+	// parkedDueMs is the earliest deadline of the parked fetches. Invariant: when parked
+	// is not empty, parkedDueMs <= every parked deadline (it may be earlier after a fetch
+	// is answered early; the next expireParked walk recomputes it).
+	parkedDueMs int64
 
 	pids pidBlock
 
@@ -257,8 +261,8 @@ func (n *Node) deadline() int64 {
 	if g := n.groupsDeadline(); g > 0 {
 		d = min(d, g)
 	}
-	for _, pf := range n.parked {
-		d = min(d, pf.deadlineMs)
+	if len(n.parked) > 0 {
+		d = min(d, n.parkedDueMs)
 	}
 	if n.cfg.GroupCommitWindowMs > 0 {
 		for _, p := range n.dirty {
