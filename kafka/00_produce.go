@@ -40,6 +40,10 @@ type produceWaiter struct {
 	pp     *pendingProduce
 	ti, pi int   // the partition's place in pp.resp
 	end    int64 // answer once DurableOffset >= end
+	// Cluster mode: answer on the outcome of proposal token, Durable (acks 1) or
+	// Committed (acks -1).
+	token uint64
+	acks  int16
 }
 
 func (n *Node) handleProduce(req *Request, m *kmsg.ProduceRequest) {
@@ -71,7 +75,14 @@ func (n *Node) handleProduce(req *Request, m *kmsg.ProduceRequest) {
 			if bugAckBeforeFsync { // planted bug: chronikbugs builds only
 				w.end = 0
 			}
-			if m.Acks != 0 && w.end > w.p.log.DurableOffset() {
+			if w.token != 0 {
+				if m.Acks != 0 {
+					pp.waiting++
+					w.p.waiters = append(w.p.waiters, produceWaiter{pp: pp, ti: ti, pi: pi, end: w.end, token: w.token, acks: max(m.Acks, -1)})
+				}
+				continue
+			}
+			if w.p.rep == nil && m.Acks != 0 && w.end > w.p.log.DurableOffset() {
 				pp.waiting++
 				w.p.waiters = append(w.p.waiters, produceWaiter{pp: pp, ti: ti, pi: pi, end: w.end})
 			}
@@ -91,6 +102,8 @@ type written struct {
 	p    *partition
 	base int64 // offset of the batch's first record
 	end  int64 // offset after its last record
+	// token names the proposal (cluster mode); 0 when nothing was proposed.
+	token uint64
 }
 
 // produceOne appends one partition's batch, or says why not.
@@ -112,10 +125,13 @@ func (n *Node) produceOne(req *Request, m *kmsg.ProduceRequest, ti, pi int) (wri
 	if len(rp.Records) > int(p.topic.config.MaxMessageBytes) {
 		return written{}, errMessageTooLarge
 	}
+	h := req.Headers[ti][pi]
+	if n.cl != nil {
+		return n.produceReplicated(p, m.Acks, rp.Records, h)
+	}
 	if m.Acks == -1 && p.topic.config.MinInsyncReplicas > 1 {
 		return written{}, errNotEnoughISR
 	}
-	h := req.Headers[ti][pi]
 	dup, err := p.producers.Check(h)
 	if err != nil {
 		return written{}, err

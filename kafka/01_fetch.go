@@ -91,12 +91,20 @@ func (n *Node) checkReadable(p *partition, currentLeaderEpoch int32) error {
 		return errUnknownTopic
 	case p.failed != nil:
 		return p.failed
+	}
+	if p.replicas != nil {
+		if err := p.checkLeader(); err != nil {
+			return err
+		}
+	}
+	epoch := p.leaderEpoch()
+	switch {
 	case p.log.Err() != nil:
 		p.fail(p.log.Err())
 		return p.failed
-	case currentLeaderEpoch >= 0 && currentLeaderEpoch < leaderEpoch:
+	case currentLeaderEpoch >= 0 && currentLeaderEpoch < epoch:
 		return errFencedEpoch
-	case currentLeaderEpoch > leaderEpoch:
+	case currentLeaderEpoch > epoch:
 		return errUnknownEpoch
 	}
 	return nil

@@ -28,7 +28,7 @@ func (n *Node) handleListOffsets(req *Request, m *kmsg.ListOffsetsRequest) {
 				op.ErrorCode = errCodeOf(err)
 			} else {
 				op.Offset, op.Timestamp = n.offsetFor(p, rq.Timestamp)
-				op.LeaderEpoch = leaderEpoch
+				op.LeaderEpoch = p.leaderEpoch()
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

@@ -42,6 +42,15 @@ func (n *Node) handleMetadata(req *Request, m *kmsg.MetadataRequest) {
 		} else if req.Version >= 10 {
 			t = n.topicIDs[rt.TopicID]
 		}
+		if t == nil && rt.Topic != nil && autoCreate && n.cl != nil && validTopicName(*rt.Topic) == nil {
+			// Created through the metadata group: LEADER_NOT_AVAILABLE until it exists,
+			// as Kafka answers an auto-created topic.
+			n.autoCreateReplicated(*rt.Topic, n.cfg.DefaultPartitions, nil)
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.ErrorCode = rt.Topic, kerr.LeaderNotAvailable.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if t == nil && rt.Topic != nil && autoCreate {
 			t = n.autoCreate(*rt.Topic)
 		}
@@ -85,6 +94,12 @@ func (n *Node) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt.AuthorizedOperations = -2147483648
 	for _, p := range t.partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
+		if n.cl != nil {
+			mp.Partition = p.index
+			n.metadataPartitionCluster(p, &mp)
+			mt.Partitions = append(mt.Partitions, mp)
+			continue
+		}
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.index, n.cfg.NodeID, leaderEpoch
 		mp.Replicas = []int32{n.cfg.NodeID}
 		mp.ISR = []int32{n.cfg.NodeID}

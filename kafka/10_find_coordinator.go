@@ -30,10 +30,14 @@ func (n *Node) handleFindCoordinator(req *Request, m *kmsg.FindCoordinatorReques
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
-		if err := n.findCoordinator(m.CoordinatorType, key); err != nil {
+		if node, err := n.findCoordinator(m.CoordinatorType, key); err != nil {
 			c.ErrorCode, c.ErrorMessage = errCodeOf(err), errMessage(err)
 		} else {
-			c.NodeID, c.Host, c.Port = n.cfg.NodeID, n.cfg.Host, n.cfg.Port
+			c.NodeID, c.Host, c.Port = node, n.cfg.Host, n.cfg.Port
+			if n.cl != nil {
+				peer, _ := n.cl.peerByID(node)
+				c.Host, c.Port = peer.Host, peer.Port
+			}
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
@@ -48,19 +52,31 @@ func (n *Node) handleFindCoordinator(req *Request, m *kmsg.FindCoordinatorReques
 	n.respond(req, resp)
 }
 
-// findCoordinator checks that this node coordinates key.
-func (n *Node) findCoordinator(keyType int8, key string) error {
+// findCoordinator returns the node that coordinates key: the leader of its internal
+// partition.
+func (n *Node) findCoordinator(keyType int8, key string) (int32, error) {
 	switch keyType {
 	case 0:
 		if err := group.ValidGroupID(key, true); err != nil {
-			return err
+			return -1, err
+		}
+		if n.cl != nil {
+			t, err := n.offsetsTopicNow(true)
+			if err != nil {
+				return -1, err
+			}
+			p := t.partitions[group.PartitionFor(key, int32(len(t.partitions)))]
+			if l := p.leaderNode(); l >= 0 {
+				return l, nil
+			}
+			return -1, fmt.Errorf("%w: %s-%d has no leader yet", group.ErrCoordinatorNotAvailable, t.name, p.index)
 		}
 		if _, _, err := n.groupShard(key, true); err != nil {
-			return fmt.Errorf("%w: %v", group.ErrCoordinatorNotAvailable, err)
+			return -1, fmt.Errorf("%w: %v", group.ErrCoordinatorNotAvailable, err)
 		}
-		return nil
+		return n.cfg.NodeID, nil
 	case 1:
-		return errTransactionsUnsupported
+		return -1, errTransactionsUnsupported
 	}
-	return fmt.Errorf("%w: unknown coordinator type %d", errBadRequest, keyType)
+	return -1, fmt.Errorf("%w: unknown coordinator type %d", errBadRequest, keyType)
 }

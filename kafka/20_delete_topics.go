@@ -7,6 +7,7 @@ package kafka
 // partition directories are removed.
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,6 +30,10 @@ func (n *Node) handleDeleteTopics(req *Request, m *kmsg.DeleteTopicsRequest) {
 			targets = append(targets, target{name: &m.TopicNames[i]})
 		}
 	}
+	resp.Topics = make([]kmsg.DeleteTopicsResponseTopic, 0, len(targets))
+	w := &adminWait{n: n, req: req, resp: resp}
+	w.add()
+	defer w.done()
 	for _, tg := range targets {
 		ot := kmsg.NewDeleteTopicsResponseTopic()
 		ot.Topic, ot.TopicID = tg.name, tg.id
@@ -46,6 +51,21 @@ func (n *Node) handleDeleteTopics(req *Request, m *kmsg.DeleteTopicsRequest) {
 		case t.internal():
 			err := fmt.Errorf("%w %s: it cannot be deleted", errInternalTopic, t.name)
 			ot.ErrorCode, ot.ErrorMessage = errCodeOf(err), errMessage(err)
+		case n.cl != nil:
+			name := t.name
+			ot.Topic, ot.TopicID = &name, t.id
+			k := len(resp.Topics)
+			w.add()
+			err := n.proposeMeta(&metaCommand{DeleteTopic: &metaDeleteTopic{Name: t.name, ID: hex.EncodeToString(t.id[:])}}, func(err error) {
+				if err != nil {
+					resp.Topics[k].ErrorCode, resp.Topics[k].ErrorMessage = errCodeOf(err), errMessage(err)
+				}
+				w.done()
+			})
+			if err != nil {
+				w.waiting--
+				ot.ErrorCode, ot.ErrorMessage = errCodeOf(err), errMessage(err)
+			}
 		default:
 			name := t.name
 			ot.Topic, ot.TopicID = &name, t.id
@@ -56,5 +76,4 @@ func (n *Node) handleDeleteTopics(req *Request, m *kmsg.DeleteTopicsRequest) {
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
-	n.respond(req, resp)
 }

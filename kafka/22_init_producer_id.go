@@ -37,6 +37,10 @@ func (n *Node) handleInitProducerID(req *Request, m *kmsg.InitProducerIDRequest)
 		return
 	}
 	id, err := n.pids.take(n.fs, n.cfg.DataDir)
+	if n.cl != nil {
+		// Producer ids must be unique in the cluster: each node hands out its own range.
+		id += int64(RaftID(n.cfg.NodeID)) << 40
+	}
 	if err != nil {
 		resp.ErrorCode = kerr.KafkaStorageError.Code
 		n.respond(req, resp)

@@ -21,6 +21,8 @@ func (n *Node) handleOffsetForLeaderEpoch(req *Request, m *kmsg.OffsetForLeaderE
 			p := n.partition(rt.Topic, rq.Partition)
 			if err := n.checkReadable(p, rq.CurrentLeaderEpoch); err != nil {
 				op.ErrorCode = errCodeOf(err)
+			} else if p.rep != nil {
+				op.LeaderEpoch, op.EndOffset = p.rep.Storage().OffsetForLeaderEpoch(rq.LeaderEpoch)
 			} else if rq.LeaderEpoch >= 0 {
 				op.LeaderEpoch, op.EndOffset = leaderEpoch, p.log.EndOffset()
 			}

@@ -14,6 +14,18 @@ func (n *Node) handleDescribeCluster(req *Request, m *kmsg.DescribeClusterReques
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	resp.ClusterID = n.cfg.ClusterID
 	resp.ControllerID = n.cfg.NodeID
+	if n.cl != nil {
+		resp.Brokers = nil
+		for _, p := range n.cl.peers {
+			b := kmsg.NewDescribeClusterResponseBroker()
+			b.NodeID, b.Host, b.Port = p.ID, p.Host, p.Port
+			if p.ID == n.cfg.NodeID && n.cfg.Rack != "" {
+				b.Rack = &n.cfg.Rack
+			}
+			resp.Brokers = append(resp.Brokers, b)
+		}
+		resp.ControllerID = n.controllerID()
+	}
 	resp.ClusterAuthorizedOperations = -2147483648
 	n.respond(req, resp)
 }

@@ -56,6 +56,21 @@ type Config struct {
 	GroupMaxSize                 int   // group.max.size, members plus pending members; default 10000
 	GroupNewMemberJoinTimeoutMs  int64 // how long a new member may wait in JoinGroup; default 300000
 	OffsetMetadataMaxBytes       int   // offset.metadata.max.bytes; default 4096
+
+	// Cluster mode (cluster.go). Peers are the cluster's nodes, this one (NodeID) included;
+	// empty runs a single node without Raft.
+	Peers []Peer
+	// RaftTickMs is the Raft tick; default 100.
+	RaftTickMs int64
+	// ElectionTimeoutMs is the Raft election timeout (raft randomizes each wait between
+	// it and twice it): a dead leader is replaced within about 1-2 timeouts. Default 1000.
+	ElectionTimeoutMs int64
+	// DefaultReplicationFactor is default.replication.factor: auto-created topics and
+	// CreateTopics with -1 get it. Default min(3, len(Peers)).
+	DefaultReplicationFactor int16
+	// AdminTimeoutMs bounds how long an admin request (CreateTopics, DeleteTopics,
+	// CreatePartitions) waits for the metadata group to apply it; default 10000.
+	AdminTimeoutMs int64
 }
 
 func (c *Config) validate() error {
@@ -78,7 +93,19 @@ func (c *Config) validate() error {
 	setDefault(&c.RetentionMs, 7*24*3600*1000)
 	setDefault(&c.RetentionBytes, -1)
 	setDefault(&c.MaxMessageBytes, 1048588)
+	if len(c.Peers) > 0 {
+		// Cluster defaults: RF 3 and min.insync.replicas 2 where there are nodes for them.
+		setDefault(&c.MinInsyncReplicas, int32(min(2, len(c.Peers))))
+		setDefault(&c.DefaultReplicationFactor, int16(min(3, len(c.Peers))))
+		setDefault(&c.RaftTickMs, 100)
+		setDefault(&c.ElectionTimeoutMs, 1000)
+		setDefault(&c.AdminTimeoutMs, 10000)
+		if err := c.validatePeers(); err != nil {
+			return err
+		}
+	}
 	setDefault(&c.MinInsyncReplicas, 1)
+	setDefault(&c.DefaultReplicationFactor, 1)
 	setDefault(&c.RetentionCheckMs, 5*60*1000)
 	setDefault(&c.MaxFetchBytes, 64<<20)
 	setDefault(&c.MaxParkedFetches, 10000)
@@ -100,7 +127,37 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func setDefault[T int | int32 | int64](v *T, def T) {
+func (c *Config) validatePeers() error {
+	seen := map[int32]bool{}
+	me := false
+	for _, p := range c.Peers {
+		if p.ID < 0 || seen[p.ID] {
+			return fmt.Errorf("kafka: peer id %d is negative or repeated", p.ID)
+		}
+		seen[p.ID] = true
+		if p.ID == c.NodeID {
+			me = true
+		}
+		if p.Host == "" || p.Port <= 0 {
+			return fmt.Errorf("kafka: peer %d has no Kafka address", p.ID)
+		}
+		if p.PeerAddr == "" && len(c.Peers) > 1 {
+			return fmt.Errorf("kafka: peer %d has no peer address", p.ID)
+		}
+	}
+	if !me {
+		return fmt.Errorf("kafka: node id %d is not among the peers", c.NodeID)
+	}
+	if c.RaftTickMs <= 0 || c.ElectionTimeoutMs < 2*c.RaftTickMs {
+		return errors.New("kafka: the election timeout must be at least two Raft ticks")
+	}
+	if c.DefaultReplicationFactor < 1 || int(c.DefaultReplicationFactor) > len(c.Peers) {
+		return fmt.Errorf("kafka: default replication factor %d with %d nodes", c.DefaultReplicationFactor, len(c.Peers))
+	}
+	return nil
+}
+
+func setDefault[T int | int16 | int32 | int64](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}

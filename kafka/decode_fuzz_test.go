@@ -254,7 +254,7 @@ func fuzzRunReady(t *testing.T, n *Node) {
 			return
 		}
 		for _, s := range rd.Syncs {
-			n.SyncDone(s, s.Job.Run())
+			n.SyncDone(s, s.Run())
 		}
 	}
 	t.Fatalf("node still has sync work after %d rounds", fuzzMaxReadyLoops)

@@ -9,6 +9,7 @@ import (
 	"chronik/core/log"
 	"chronik/core/producer"
 	"chronik/core/record"
+	"chronik/core/replica"
 )
 
 // Errors the handlers classify into Kafka codes.
@@ -24,6 +25,12 @@ var (
 	errBadRequest               = errors.New("kafka: invalid request")
 	errInvalidReplicaAssignment = errors.New("kafka: invalid replica assignment")
 	errOffsetOutOfRange         = log.ErrOffsetOutOfRange
+	// Cluster mode.
+	errNotLeader          = errors.New("kafka: not the leader of the partition")
+	errLeaderNotAvailable = errors.New("kafka: the partition has no leader yet")
+	errTimedOut           = errors.New("kafka: request timed out")
+	errNotController      = errors.New("kafka: the metadata group has no leader")
+	errCoordinatorLoading = errors.New("kafka: the coordinator is loading the group's partition")
 )
 
 // codeTable is the one place errors become Kafka error codes.
@@ -32,6 +39,16 @@ var codeTable = []struct {
 	code *kerr.Error
 }{
 	{errUnknownTopic, kerr.UnknownTopicOrPartition},
+	{errNotLeader, kerr.NotLeaderForPartition},
+	{errLeaderNotAvailable, kerr.LeaderNotAvailable},
+	{errTimedOut, kerr.RequestTimedOut},
+	{errNotController, kerr.NotController},
+	{errCoordinatorLoading, kerr.CoordinatorLoadInProgress},
+	{replica.ErrNotLeader, kerr.NotLeaderForPartition},
+	{replica.ErrLost, kerr.NotLeaderForPartition},
+	{replica.ErrProposalDropped, kerr.RequestTimedOut},
+	{replica.ErrFailed, kerr.KafkaStorageError},
+	{replica.ErrControlBatch, kerr.InvalidRecord},
 	{errMessageTooLarge, kerr.MessageTooLarge},
 	{errNotEnoughISR, kerr.NotEnoughReplicas},
 	{errFencedEpoch, kerr.FencedLeaderEpoch},

@@ -133,6 +133,9 @@ func (n *Node) attachOffsetsTopic(t *topic) {
 	if gc.parked == nil {
 		gc.parked = map[group.Token]*Request{}
 	}
+	if n.cl != nil {
+		return // a replicated partition's shard loads when this node leads it (groupsMaybeLoad)
+	}
 	for i, p := range t.partitions {
 		shard := group.New(n.groupConfig())
 		if err := replayPartition(p, shard); err != nil {
@@ -157,11 +160,11 @@ func (n *Node) offsetsTopicNow(create bool) (*topic, error) {
 		if !create {
 			return nil, nil
 		}
-		tc, err := n.cfg.newTopicConfig(map[string]string{
-			"retention.ms":    "-1",
-			"retention.bytes": "-1",
-			"segment.bytes":   fmt.Sprint(offsetsTopicSegmentBytes),
-		})
+		if n.cl != nil {
+			n.autoCreateReplicated(offsetsTopic, n.cfg.OffsetsTopicPartitions, offsetsTopicConfigs())
+			return nil, fmt.Errorf("%w: %s is being created", group.ErrCoordinatorNotAvailable, offsetsTopic)
+		}
+		tc, err := n.cfg.newTopicConfig(offsetsTopicConfigs())
 		if err != nil {
 			return nil, err
 		}
@@ -174,6 +177,15 @@ func (n *Node) offsetsTopicNow(create bool) (*topic, error) {
 		n.attachOffsetsTopic(t)
 	}
 	return t, nil
+}
+
+// offsetsTopicConfigs are the internal topic's settings.
+func offsetsTopicConfigs() map[string]string {
+	return map[string]string{
+		"retention.ms":    "-1",
+		"retention.bytes": "-1",
+		"segment.bytes":   fmt.Sprint(offsetsTopicSegmentBytes),
+	}
 }
 
 // detachOffsetsTopic forgets the internal topic's state (it was deleted).
@@ -202,6 +214,9 @@ func (n *Node) groupShard(groupID string, create bool) (*group.Coordinator, int,
 	}
 	i := int(group.PartitionFor(groupID, int32(len(t.partitions))))
 	p := t.partitions[i]
+	if n.groups.shards[i] == nil && p.failed == nil && p.leading {
+		return nil, i, errCoordinatorLoading
+	}
 	if p.failed != nil || p.deleted || n.groups.shards[i] == nil {
 		return nil, i, group.ErrNotCoordinator
 	}
@@ -276,14 +291,27 @@ func (n *Node) appendGroupRecords(i int, recs []group.Record, store group.StoreI
 		fail(group.ErrNotCoordinator)
 		return
 	}
-	record.SetPartitionLeaderEpoch(batch, leaderEpoch)
-	_, last, err := p.log.Append(batch, n.nowMs)
-	if err != nil {
-		p.failed = err
-		fail(group.ErrNotCoordinator)
-		return
+	var last int64
+	if p.rep != nil {
+		n.cl.nextToken++
+		var err error
+		if _, last, err = p.rep.ProposeWrite(n.cl.nextToken, batch); err != nil {
+			n.cl.touch(p)
+			fail(group.ErrNotCoordinator)
+			return
+		}
+		n.cl.touch(p)
+	} else {
+		record.SetPartitionLeaderEpoch(batch, leaderEpoch)
+		var err error
+		_, last, err = p.log.Append(batch, n.nowMs)
+		if err != nil {
+			p.failed = err
+			fail(group.ErrNotCoordinator)
+			return
+		}
+		n.markDirty(p, len(batch))
 	}
-	n.markDirty(p, len(batch))
 	gc.writes[i] = append(gc.writes[i], groupWrite{end: last + 1, recs: recs, store: store, done: done})
 }
 
@@ -392,5 +420,56 @@ func (n *Node) answerParkedGroup(req *Request, err error) {
 		n.respond(req, joinResponse(req, group.JoinResult{Err: err, Generation: -1}))
 	case *kmsg.SyncGroupRequest:
 		n.respond(req, syncResponse(req, group.SyncResult{Err: err}))
+	}
+}
+
+// groupsMaybeLoad loads the shard of internal partition p once this node leads it and
+// its high watermark covers every entry of earlier terms (the new leader's first entry is
+// committed): from then on the shard sees every committed write.
+func (n *Node) groupsMaybeLoad(p *partition) {
+	gc := &n.groups
+	if gc.topic == nil || p.topic != gc.topic || !p.leading || p.failed != nil || p.deleted {
+		return
+	}
+	i := int(p.index)
+	if gc.shards[i] != nil || p.hw < p.leadEnd {
+		return
+	}
+	shard := group.New(n.groupConfig())
+	if err := replayPartition(p, shard); err != nil {
+		p.fail(fmt.Errorf("kafka: replay %s: %w", p.dir, err))
+		return
+	}
+	shard.LoadDone(n.nowMs)
+	gc.shards[i] = shard
+}
+
+// groupsLostLeadership drops the shard of internal partition p when this node stops
+// leading it: waiting writes and parked requests of its groups get NOT_COORDINATOR, and
+// their clients find the new coordinator.
+func (n *Node) groupsLostLeadership(p *partition) {
+	gc := &n.groups
+	if gc.topic == nil || p.topic != gc.topic {
+		return
+	}
+	i := int(p.index)
+	if gc.shards[i] == nil {
+		return
+	}
+	n.groupsFailed(p)
+	gc.shards[i] = nil
+	for _, tok := range sortedTokens(gc.parked) {
+		req := gc.parked[tok]
+		var id string
+		switch m := req.Msg.(type) {
+		case *kmsg.JoinGroupRequest:
+			id = m.Group
+		case *kmsg.SyncGroupRequest:
+			id = m.Group
+		}
+		if int(group.PartitionFor(id, int32(len(gc.topic.partitions)))) == i {
+			delete(gc.parked, tok)
+			n.answerParkedGroup(req, group.ErrNotCoordinator)
+		}
 	}
 }

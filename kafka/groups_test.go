@@ -39,7 +39,7 @@ func drain(t *testing.T, n *Node) []Response {
 			return out
 		}
 		for _, s := range rd.Syncs {
-			n.SyncDone(s, s.Job.Run())
+			n.SyncDone(s, s.Run())
 		}
 	}
 	t.Fatal("sync work did not end")

@@ -26,6 +26,7 @@ import (
 
 	"chronik/core/log"
 	"chronik/core/producer"
+	"chronik/core/replica"
 )
 
 // Node is one broker.
@@ -56,20 +57,35 @@ type Node struct {
 
 	nextRetentionMs int64
 
+	cl *clusterState // cluster mode (cluster.go); nil on a single node
+
 	out   []Response
 	syncs []SyncTask
 }
 
-// SyncTask is a sync job the caller runs off the loop and reports with SyncDone.
+// SyncTask is a sync job the caller runs off the loop (Run) and reports with SyncDone.
 type SyncTask struct {
-	Job *log.SyncJob
-	p   *partition
+	Job *log.SyncJob // a single node's partition log job; nil for a replica's
+	p   *partition   // nil for the metadata replica's
+	// Cluster mode: a replica's job (its log, then its Raft state file).
+	rjob *replica.SyncJob
+	rep  *replica.Replica
+}
+
+// Run syncs the task's files. It may be called from any goroutine.
+func (t SyncTask) Run() error {
+	if t.rjob != nil {
+		return t.rjob.Run()
+	}
+	return t.Job.Run()
 }
 
 // Ready is the work a batch of events produced.
 type Ready struct {
 	Responses []Response
 	Syncs     []SyncTask
+	// Messages are Raft messages for other nodes (cluster mode; cluster.go).
+	Messages []PeerMessage
 	// DeadlineMs is when Tick must next be called (0: no timer is needed).
 	DeadlineMs int64
 }
@@ -91,17 +107,24 @@ func NewNode(cfg Config, fs log.FS, nowMs int64, seed uint64) (*Node, error) {
 	if err := fs.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("kafka: data dir: %w", err)
 	}
-	if err := n.loadTopics(); err != nil {
-		n.Close()
-		return nil, err
-	}
 	if err := n.pids.load(fs, cfg.DataDir); err != nil {
 		n.Close()
 		return nil, err
 	}
-	if err := n.loadGroups(); err != nil {
-		n.Close()
-		return nil, err
+	if len(cfg.Peers) > 0 {
+		if err := n.openCluster(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	} else {
+		if err := n.loadTopics(); err != nil {
+			n.Close()
+			return nil, err
+		}
+		if err := n.loadGroups(); err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	n.nextRetentionMs = nowMs + cfg.RetentionCheckMs
 	return n, nil
@@ -112,10 +135,20 @@ func (n *Node) Close() error {
 	var errs []error
 	for _, name := range sortedKeys(n.topics) {
 		for _, p := range n.topics[name].partitions {
-			if err := p.log.Close(); err != nil {
+			var err error
+			switch {
+			case p.rep != nil:
+				err = p.rep.Close()
+			case p.log != nil:
+				err = p.log.Close()
+			}
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if n.cl != nil && n.cl.meta != nil {
+		errs = append(errs, n.cl.meta.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -129,6 +162,9 @@ func (n *Node) Tick(nowMs int64) {
 	n.nowMs = nowMs
 	n.expireParked()
 	n.tickGroups()
+	if n.cl != nil {
+		n.tickCluster()
+	}
 	if nowMs >= n.nextRetentionMs {
 		n.nextRetentionMs = nowMs + n.cfg.RetentionCheckMs
 		n.enforceRetention()
@@ -218,9 +254,15 @@ func (n *Node) ConnClosed(c ConnID) {
 
 // Ready returns the responses and sync jobs produced since the last call.
 func (n *Node) Ready() Ready {
+	if n.cl != nil {
+		n.readyCluster()
+	}
 	n.startSyncs()
 	rd := Ready{Responses: n.out, Syncs: n.syncs, DeadlineMs: n.deadline()}
 	n.out, n.syncs = nil, nil
+	if n.cl != nil {
+		rd.Messages, n.cl.out = n.cl.out, nil
+	}
 	return rd
 }
 
@@ -264,6 +306,9 @@ func (n *Node) deadline() int64 {
 	if len(n.parked) > 0 {
 		d = min(d, n.parkedDueMs)
 	}
+	if n.cl != nil {
+		d = min(d, n.cl.nextTickMs)
+	}
 	if n.cfg.GroupCommitWindowMs > 0 {
 		for _, p := range n.dirty {
 			if p.syncing == nil {
@@ -276,6 +321,10 @@ func (n *Node) deadline() int64 {
 
 // SyncDone reports the outcome of a SyncTask's job.
 func (n *Node) SyncDone(t SyncTask, err error) {
+	if t.rjob != nil {
+		n.replicaSyncDone(t, err)
+		return
+	}
 	p := t.p
 	p.log.SyncDone(t.Job, err)
 	p.syncing = nil
@@ -312,6 +361,9 @@ func (n *Node) allTopics() []*topic {
 }
 
 func (n *Node) enforceRetention() {
+	if n.cl != nil {
+		return // replicated logs keep everything for now (docs/replication.md)
+	}
 	for _, t := range n.allTopics() {
 		for _, p := range t.partitions {
 			if p.failed != nil || p.syncing != nil {

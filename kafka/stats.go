@@ -49,6 +49,9 @@ func (n *Node) Stats() NodeStats {
 	}
 	for _, t := range n.allTopics() {
 		for _, p := range t.partitions {
+			if p.log == nil {
+				continue // cluster mode: not hosted here
+			}
 			ls := p.log.Stats()
 			st.Partitions = append(st.Partitions, PartitionStats{
 				Topic:          t.name,
@@ -69,5 +72,16 @@ func (n *Node) Stats() NodeStats {
 // durable offset (0 for a job that only seals segments or syncs the directory). It reads
 // the partition, so call it on the node's goroutine, between Ready and SyncDone.
 func (t SyncTask) Offsets() int64 {
+	if t.Job == nil {
+		return 0 // a replica's job: its offsets are not counted here
+	}
 	return max(0, t.Job.End-t.p.log.DurableOffset())
+}
+
+// End is the offset the task's job makes durable, -1 for a replica's job.
+func (t SyncTask) End() int64 {
+	if t.Job == nil {
+		return -1
+	}
+	return t.Job.End
 }

@@ -13,6 +13,7 @@ import (
 	"chronik/core/log"
 	"chronik/core/producer"
 	"chronik/core/record"
+	"chronik/core/replica"
 )
 
 // metadataFile is written in every partition's directory: the topic's id and the configs
@@ -48,6 +49,22 @@ type partition struct {
 
 	failed  error // storage failed: the partition stops serving
 	deleted bool
+
+	// Cluster mode (replicated.go). rep is nil when this node does not host the
+	// partition (then log is nil too).
+	rep      *replica.Replica
+	group    uint64  // Raft group id
+	replicas []int32 // node ids, the preferred leader first
+	pend     *producer.Pending
+	// hw, leading and term are what the node last saw of rep; leadEnd is the log end when
+	// this replica became leader (its term's first entry included): the groups of an
+	// internal partition load once the high watermark reaches it.
+	hw         int64
+	leading    bool
+	term       uint64
+	leadEnd    int64
+	touched    bool // in clusterState.touched
+	repSyncing bool // a replica SyncJob is outstanding
 }
 
 type partitionMetadata struct {
@@ -184,21 +201,26 @@ func (n *Node) writeMetadata(dir string, t *topic) error {
 
 // createTopic creates and persists a topic with count partitions.
 func (n *Node) createTopic(name string, count int32, tc topicConfig) (*topic, error) {
-	t := &topic{name: name, config: tc}
-	for {
-		for i := range t.id {
-			t.id[i] = byte(n.rng.Uint32())
-		}
-		if _, taken := n.topicIDs[t.id]; !taken && t.id != [16]byte{} {
-			break
-		}
-	}
+	t := &topic{name: name, config: tc, id: n.newTopicID()}
 	if err := n.addPartitions(t, count); err != nil {
 		return nil, err
 	}
 	n.topics[name] = t
 	n.topicIDs[t.id] = t
 	return t, nil
+}
+
+// newTopicID draws a topic id no topic has.
+func (n *Node) newTopicID() [16]byte {
+	for {
+		var id [16]byte
+		for i := range id {
+			id[i] = byte(n.rng.Uint32())
+		}
+		if _, taken := n.topicIDs[id]; !taken && id != [16]byte{} {
+			return id
+		}
+	}
 }
 
 // addPartitions opens (creating when new) partitions len(t.partitions)..count-1.
@@ -242,9 +264,20 @@ func (n *Node) deleteTopic(t *topic) error {
 	var errs []error
 	for _, p := range t.partitions {
 		p.deleted = true
+		if p.replicas != nil && p.rep == nil && p.log == nil {
+			continue // cluster mode: not hosted here
+		}
 		n.nparts--
 		p.failWaiters(n, errCodeOf(errUnknownTopic))
-		if p.syncing == nil {
+		switch {
+		case p.rep != nil:
+			delete(n.cl.groups, p.group)
+			if !p.repSyncing {
+				if err := p.rep.Close(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		case p.syncing == nil:
 			if err := p.log.Close(); err != nil {
 				errs = append(errs, err)
 			}
@@ -289,6 +322,9 @@ func (n *Node) markDirty(p *partition, bytes int) {
 
 // highWatermark is the end of what clients may read: on a single node, the durable end.
 func (p *partition) highWatermark() int64 {
+	if p.rep != nil {
+		return p.rep.HighWatermark()
+	}
 	if bugHWBeforeDurable { // planted bug: chronikbugs builds only
 		return p.log.EndOffset()
 	}

@@ -186,7 +186,7 @@ func (l *Loop) startSync(t kafka.SyncTask) {
 		defer l.wg.Done()
 		l.syncs <- struct{}{}
 		start := l.metrics.now()
-		err := t.Job.Run()
+		err := t.Run()
 		l.metrics.synced(start, err)
 		<-l.syncs
 		l.post(event{kind: evSyncDone, task: t, err: err})

@@ -187,7 +187,7 @@ func (n *simNode) startSync(t kafka.SyncTask) {
 	if n.diskRng.IntN(20) == 0 {
 		d = between(n.diskRng, 5000, 60000) // a slow fsync
 	}
-	n.s.tr.line(n.s.now, n.who, "fsync-start").i("end", t.Job.End).i("us", d).end()
+	n.s.tr.line(n.s.now, n.who, "fsync-start").i("end", t.End()).i("us", d).end()
 	n.s.after(d, event{kind: evSyncDone, node: int32(n.idx), gen: n.gen, task: t})
 }
 
@@ -206,8 +206,8 @@ func (n *simNode) onSyncDone(ev event) {
 
 // completeSync runs the job now, at its simulated completion time, and reports it.
 func (n *simNode) completeSync(t kafka.SyncTask) {
-	err := t.Job.Run()
-	l := n.s.tr.line(n.s.now, n.who, "fsync-done").i("end", t.Job.End)
+	err := t.Run()
+	l := n.s.tr.line(n.s.now, n.who, "fsync-done").i("end", t.End())
 	if err != nil {
 		l.s("err", "EIO")
 	}

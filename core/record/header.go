@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 )
 
 // Byte offsets of the v2 header fields; see the layout in the package doc.
@@ -120,4 +121,13 @@ func mustHeader(b []byte) {
 	if len(b) < HeaderSize {
 		panic(fmt.Sprintf("record: %d bytes is shorter than a batch header", len(b)))
 	}
+}
+
+// FixLengthAndCRC sets the batchLength and CRC fields of the one batch b holds from its
+// bytes: for batches the broker builds itself. It panics when b is shorter than
+// HeaderSize.
+func FixLengthAndCRC(b []byte) {
+	mustHeader(b)
+	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-12))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], crc32c))
 }

@@ -39,6 +39,22 @@ type Config struct {
 	// Logger receives raft's messages; nil discards them (raft's default logger is a
 	// process-global writing to stderr).
 	Logger raft.Logger
+
+	// AllowForwarding lets a follower's ProposeForward reach the leader (raft's proposal
+	// forwarding). Only for groups whose proposals are all ProposeForward (the metadata
+	// group): Propose's outcome tracking assumes the leader's entries are its own.
+	AllowForwarding bool
+	// OnWrite, when set, is called for every batch written to the log, in log order, with
+	// its header as stored (offsets assigned). Followers' appends included.
+	OnWrite func(h record.Header)
+	// OnTruncate, when set, is called when the log's uncommitted suffix is cut: every batch
+	// at or above offset is gone.
+	OnTruncate func(offset int64)
+	// OnApply, when set, is called for every committed normal entry with data, in index
+	// order, as it is applied, with the data as proposed. Entries committed before Open
+	// (up to the recovered commit) are not applied again: the caller reads them from the
+	// log.
+	OnApply func(index uint64, data []byte)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -216,6 +232,7 @@ func Open(fsys log.FS, dir string, cfg Config, nowMs int64) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.onWrite, st.onTruncate = cfg.OnWrite, cfg.OnTruncate
 	applied := st.first - 1
 	// The log is the state machine: whatever was committed and survived is applied.
 	applied = max(applied, st.state.hard.Commit)
@@ -231,7 +248,7 @@ func Open(fsys log.FS, dir string, cfg Config, nowMs int64) (*Replica, error) {
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
-		DisableProposalForwarding: true,
+		DisableProposalForwarding: !cfg.AllowForwarding,
 		Logger:                    cfg.Logger,
 	})
 	if err != nil {
@@ -298,6 +315,50 @@ func (r *Replica) Propose(token uint64, batch []byte) (err error) {
 	}
 	r.proposed = append(r.proposed, &proposal{token: token, data: batch, term: r.term})
 	return nil
+}
+
+// ProposeWrite is Propose followed by writing the entry to the local log at once
+// (volatile), so that the caller learns its offsets now, as a single node's append does.
+// When raft accepted the proposal but it was not written (leadership ended meanwhile),
+// ProposeWrite returns ErrNotLeader and the outcome also comes in Ready: the caller ignores
+// outcomes of tokens it did not keep.
+func (r *Replica) ProposeWrite(token uint64, batch []byte) (base, last int64, err error) {
+	if err := r.Propose(token, batch); err != nil {
+		return -1, -1, err
+	}
+	p := r.proposed[len(r.proposed)-1]
+	r.guarded(r.drain)
+	if r.failed != nil {
+		return -1, -1, r.failed
+	}
+	if p.index == 0 {
+		return -1, -1, ErrNotLeader
+	}
+	return p.base, p.last, nil
+}
+
+// ProposeForward proposes data without tracking its outcome: a follower forwards it to
+// the leader (Config.AllowForwarding). The caller learns of it through OnApply. raft drops
+// it when there is no leader (ErrProposalDropped).
+func (r *Replica) ProposeForward(data []byte) (err error) {
+	if r.failed != nil {
+		return ErrFailed
+	}
+	if err := checkProposal(data); err != nil {
+		return err
+	}
+	defer r.recoverStorage(&err)
+	if err := r.rn.Propose(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrProposalDropped, err)
+	}
+	return nil
+}
+
+// ReportUnreachable tells raft that messages to peer id could not be sent.
+func (r *Replica) ReportUnreachable(id uint64) {
+	if r.failed == nil {
+		r.rn.ReportUnreachable(id)
+	}
 }
 
 // Ready returns the work produced since the last call. It drives raft as its
@@ -455,6 +516,13 @@ func (r *Replica) storageApply(m *pb.Message) {
 		last := ents[len(ents)-1]
 		r.applied = last.Index
 		r.hw = r.st.offsetEnd(r.applied)
+		if r.cfg.OnApply != nil {
+			for i := range ents {
+				if e := &ents[i]; e.Type == pb.EntryNormal && len(e.Data) > 0 {
+					r.cfg.OnApply(e.Index, e.Data)
+				}
+			}
+		}
 		for len(r.inflight) > 0 && r.inflight[0].index <= r.applied {
 			p := r.inflight[0]
 			r.inflight = r.inflight[1:]

@@ -62,6 +62,9 @@ type Storage struct {
 
 	scratch []byte // the batches of one append, reused
 
+	onWrite    func(record.Header) // Config.OnWrite
+	onTruncate func(int64)         // Config.OnTruncate
+
 	// Statistics, for tests.
 	entriesRead int // entries read back from the log
 	truncations int // calls of truncate
@@ -424,6 +427,9 @@ func (s *Storage) flush(b []byte, nowMs int64) error {
 			panic(err)
 		}
 		s.noteRecent(h.BaseOffset)
+		if s.onWrite != nil {
+			s.onWrite(h)
+		}
 		index++
 		return true
 	})
@@ -439,6 +445,9 @@ func (s *Storage) truncate(lo uint64) error {
 		return fmt.Errorf("replica: truncate to entry %d: %w", lo, err)
 	}
 	s.truncations++
+	if s.onTruncate != nil {
+		s.onTruncate(offset)
+	}
 	if lo >= s.recentFirst {
 		s.recent = s.recent[:lo-s.recentFirst]
 	} else {

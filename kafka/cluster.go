@@ -1,0 +1,257 @@
+package kafka
+
+// Cluster mode: the node is one of several, each partition a Raft group of its replicas
+// (core/replica), and the topics, their configs and partition assignments live in one more
+// Raft group of every node, the metadata group (metadata.go). docs/replication.md is the
+// design; this file is the seam the caller drives.
+//
+// The caller, in addition to what node.go says:
+//  1. Sends every Ready.Messages entry to the node whose Raft id is To (RaftID of a Peer),
+//     with its Group: batched per peer, in order, dropping what cannot be sent (Raft
+//     retries), and tells the node with Unreachable.
+//  2. Hands every message a peer sent to Step, in the order the peer sent them.
+//
+// Raft ticks come from Tick: the node ticks every group each RaftTickMs, and Ready's
+// DeadlineMs includes the next tick.
+
+import (
+	"fmt"
+	"path"
+	"sort"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"chronik/core/log"
+	"chronik/core/replica"
+)
+
+// Peer is one node of a cluster.
+type Peer struct {
+	ID       int32  // the Kafka node id
+	Host     string // the advertised Kafka host
+	Port     int32  // the advertised Kafka port
+	PeerAddr string // host:port of its Raft transport listener
+}
+
+// PeerMessage is one Raft message for another node.
+type PeerMessage struct {
+	To    uint64 // the receiving node's Raft id (RaftID)
+	Group uint64 // the Raft group: MetadataGroup or a partition's group
+	Msg   pb.Message
+}
+
+// MetadataGroup is the Raft group id of the metadata group; partitions' groups are above.
+const MetadataGroup uint64 = 0
+
+// RaftID is a node's id in every Raft group and on the peer transport: its Kafka node id
+// plus one, since Raft reserves 0 and Kafka node ids start at 0.
+func RaftID(node int32) uint64 { return uint64(node) + 1 }
+
+// NodeOfRaftID is the Kafka node id of a Raft id.
+func NodeOfRaftID(id uint64) int32 { return int32(id - 1) }
+
+// Clustered reports whether the node runs in cluster mode (Config.Peers set).
+func (n *Node) Clustered() bool { return n.cl != nil }
+
+// clusterState is the node's cluster-mode state. Invariant: n.cl != nil iff
+// len(n.cfg.Peers) > 0.
+type clusterState struct {
+	me    uint64 // this node's Raft id
+	peers []Peer // sorted by id
+
+	meta    *replica.Replica // the metadata group's replica on this node
+	metaDir string
+	// nextGroup is the Raft group id the next partition created gets (applied state:
+	// every node computes the same).
+	nextGroup uint64
+	// groups are the hosted partitions by Raft group id.
+	groups map[uint64]*partition
+
+	// touched are the replicas (nil: the metadata replica) that got events since the last
+	// Ready. Invariant: p.touched iff p is in touched; metaTouched likewise.
+	touched     []*partition
+	metaTouched bool
+
+	electionTicks int
+	nextTickMs    int64
+
+	out []PeerMessage
+
+	nextToken uint64 // proposal tokens of partition replicas
+	// waits are the admin requests waiting for their metadata commands to apply, by
+	// command sequence.
+	waits   map[uint64]*metaWait
+	nextSeq uint64
+	// autoCreating are topics this node proposed to auto-create, until when it will not
+	// propose them again.
+	autoCreating map[string]int64
+}
+
+// openCluster opens the metadata replica and replays the committed metadata, which opens
+// every hosted partition's replica.
+func (n *Node) openCluster() error {
+	cl := &clusterState{
+		me:           RaftID(n.cfg.NodeID),
+		peers:        append([]Peer(nil), n.cfg.Peers...),
+		metaDir:      path.Join(n.cfg.DataDir, metadataDir),
+		nextGroup:    MetadataGroup + 1,
+		groups:       map[uint64]*partition{},
+		waits:        map[uint64]*metaWait{},
+		autoCreating: map[string]int64{},
+	}
+	sort.Slice(cl.peers, func(i, j int) bool { return cl.peers[i].ID < cl.peers[j].ID })
+	cl.electionTicks = int(n.cfg.ElectionTimeoutMs / n.cfg.RaftTickMs)
+	cl.nextTickMs = n.nowMs + n.cfg.RaftTickMs
+	n.cl = cl
+	voters := make([]uint64, len(cl.peers))
+	for i, p := range cl.peers {
+		voters[i] = RaftID(p.ID)
+	}
+	if err := n.fs.MkdirAll(cl.metaDir); err != nil {
+		return err
+	}
+	meta, err := replica.Open(n.fs, cl.metaDir, replica.Config{
+		ID:              cl.me,
+		Peers:           voters,
+		ElectionTicks:   cl.electionTicks,
+		AllowForwarding: true,
+		Log:             log.Config{SegmentBytes: 64 << 20, RetentionMs: -1, RetentionBytes: -1},
+		OnApply:         func(_ uint64, data []byte) { n.applyMeta(data) },
+	}, n.nowMs)
+	if err != nil {
+		return fmt.Errorf("kafka: open metadata group: %w", err)
+	}
+	cl.meta = meta
+	if err := n.replayMeta(); err != nil {
+		return err
+	}
+	// A new cluster elects its first metadata leader at once: the lowest node id
+	// campaigns instead of waiting out an election timeout.
+	if meta.Term() == 0 && cl.peers[0].ID == n.cfg.NodeID {
+		if err := meta.Campaign(); err != nil {
+			return err
+		}
+	}
+	cl.metaTouched = true
+	return nil
+}
+
+// touch queues p's replica for the next Ready.
+func (cl *clusterState) touch(p *partition) {
+	if p == nil {
+		cl.metaTouched = true
+		return
+	}
+	if !p.touched && p.rep != nil {
+		p.touched = true
+		cl.touched = append(cl.touched, p)
+	}
+}
+
+// Step hands a Raft message from a peer to its group. Messages for a group this node does
+// not host (yet: its metadata may lag) are dropped; Raft sends them again.
+func (n *Node) Step(group uint64, m pb.Message) {
+	cl := n.cl
+	if cl == nil || m.To != cl.me {
+		return
+	}
+	if group == MetadataGroup {
+		if cl.meta.Step(m) == nil {
+			cl.metaTouched = true
+		}
+		return
+	}
+	p := cl.groups[group]
+	if p == nil || p.rep == nil || p.deleted {
+		return
+	}
+	if err := p.rep.Step(m); err != nil && p.rep.Err() != nil {
+		p.fail(p.rep.Err())
+	}
+	cl.touch(p)
+}
+
+// Unreachable reports that messages to the node with Raft id to could not be sent.
+func (n *Node) Unreachable(to uint64) {
+	cl := n.cl
+	if cl == nil {
+		return
+	}
+	cl.meta.ReportUnreachable(to)
+	cl.metaTouched = true
+	for _, g := range sortedGroupIDs(cl.groups) {
+		p := cl.groups[g]
+		p.rep.ReportUnreachable(to)
+		cl.touch(p)
+	}
+}
+
+func sortedGroupIDs(m map[uint64]*partition) []uint64 {
+	ids := make([]uint64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// tickCluster ticks every group when a Raft tick is due.
+func (n *Node) tickCluster() {
+	cl := n.cl
+	if n.nowMs < cl.nextTickMs {
+		return
+	}
+	// One tick however late the call: a paused process must not fire many elections'
+	// worth of ticks at once.
+	cl.nextTickMs = max(cl.nextTickMs+n.cfg.RaftTickMs, n.nowMs+1)
+	cl.meta.Tick(n.nowMs)
+	cl.metaTouched = true
+	for _, g := range sortedGroupIDs(cl.groups) {
+		p := cl.groups[g]
+		p.rep.Tick(n.nowMs)
+		cl.touch(p)
+	}
+	n.expireMetaWaits()
+}
+
+// readyCluster drains every touched replica: messages out, sync jobs, proposal outcomes,
+// high watermark and leadership changes. Applying metadata may open replicas, which are
+// drained in the same call.
+func (n *Node) readyCluster() {
+	cl := n.cl
+	for round := 0; round < 16 && (cl.metaTouched || len(cl.touched) > 0); round++ {
+		if cl.metaTouched {
+			cl.metaTouched = false
+			rd := cl.meta.Ready()
+			n.sendAll(MetadataGroup, rd.Messages)
+			if rd.Sync != nil {
+				n.syncs = append(n.syncs, SyncTask{rjob: rd.Sync, rep: cl.meta})
+			}
+		}
+		touched := cl.touched
+		cl.touched = nil
+		for _, p := range touched {
+			p.touched = false
+			if p.deleted || p.rep == nil {
+				continue
+			}
+			n.readyPartition(p)
+		}
+	}
+}
+
+func (n *Node) sendAll(group uint64, msgs []pb.Message) {
+	for _, m := range msgs {
+		n.cl.out = append(n.cl.out, PeerMessage{To: m.To, Group: group, Msg: m})
+	}
+}
+
+// peerByID is the configured peer with Kafka node id id.
+func (cl *clusterState) peerByID(id int32) (Peer, bool) {
+	for _, p := range cl.peers {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}

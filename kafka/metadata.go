@@ -1,0 +1,394 @@
+package kafka
+
+// The metadata group (cluster mode): one Raft group of every node whose log holds the
+// cluster's topics, their configs and their partitions' replica assignments, as commands
+// (one JSON value in one record of one batch per entry). Every node applies the committed
+// commands in order, so every node has the same topics; each node opens the replicas it
+// hosts. Admin requests propose a command (a follower forwards it to the metadata
+// leader) and are answered when this node applies it, or REQUEST_TIMED_OUT after
+// Config.AdminTimeoutMs.
+//
+// Raft group ids of partitions come from applied state (nextGroup), so every node agrees
+// on them, and they are never reused: a partition's directory is named after its group
+// (<topic>-<partition>.g<group>), so a topic deleted and created again never finds the
+// old one's files.
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"chronik/core/producer"
+	"chronik/core/record"
+	"chronik/core/replica"
+)
+
+// metadataDir is the metadata replica's directory under the data dir (not a valid topic
+// partition name, so single-node loading never mistakes it for one).
+const metadataDir = "@metadata"
+
+// metaCommand is one entry of the metadata log.
+type metaCommand struct {
+	Origin int32  `json:"origin"` // the node that proposed it, which answers the request
+	Seq    uint64 `json:"seq"`    // the proposer's sequence, naming the waiting request
+
+	CreateTopic      *metaCreateTopic      `json:"create_topic,omitempty"`
+	DeleteTopic      *metaDeleteTopic      `json:"delete_topic,omitempty"`
+	CreatePartitions *metaCreatePartitions `json:"create_partitions,omitempty"`
+}
+
+type metaCreateTopic struct {
+	Name     string            `json:"name"`
+	ID       string            `json:"id"`       // 16 bytes, hex
+	Replicas [][]int32         `json:"replicas"` // per partition, the preferred leader first
+	Configs  map[string]string `json:"configs,omitempty"`
+}
+
+type metaDeleteTopic struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+type metaCreatePartitions struct {
+	Name     string    `json:"name"`
+	From     int32     `json:"from"` // the partition count it grows from
+	Replicas [][]int32 `json:"replicas"` // the new partitions'
+}
+
+// metaWait is an admin request waiting for its command to apply here.
+type metaWait struct {
+	deadlineMs int64
+	done       func(err error)
+}
+
+// encodeMeta frames a command as one uncompressed v2 batch of one record.
+func encodeMeta(cmd *metaCommand, nowMs int64) ([]byte, error) {
+	value, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	r := kmsg.Record{Key: []byte("chronik.meta"), Value: value}
+	var body []byte
+	body = r.AppendTo(body)
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		FirstTimestamp:       nowMs,
+		MaxTimestamp:         nowMs,
+		ProducerID:           -1,
+		ProducerEpoch:        -1,
+		FirstSequence:        -1,
+		NumRecords:           1,
+		Records:              body,
+	}
+	out := b.AppendTo(nil)
+	record.FixLengthAndCRC(out)
+	return out, nil
+}
+
+// decodeMeta reads the command of a metadata batch; ok is false for batches that are not
+// commands (control batches: leader changes).
+func decodeMeta(batch []byte) (cmd metaCommand, ok bool, err error) {
+	var b kmsg.RecordBatch
+	if err := b.ReadFrom(batch); err != nil {
+		return cmd, false, fmt.Errorf("kafka: metadata batch: %w", err)
+	}
+	if b.Attributes&0x20 != 0 || b.NumRecords != 1 {
+		return cmd, false, nil
+	}
+	recs := b.Records
+	l, n := varint(recs)
+	if n <= 0 || l < 0 || int64(len(recs)-n) < l {
+		return cmd, false, errors.New("kafka: metadata batch: truncated record")
+	}
+	var r kmsg.Record
+	if err := r.ReadFrom(recs[:n+int(l)]); err != nil {
+		return cmd, false, fmt.Errorf("kafka: metadata record: %w", err)
+	}
+	if err := json.Unmarshal(r.Value, &cmd); err != nil {
+		return cmd, false, fmt.Errorf("kafka: metadata command: %w", err)
+	}
+	return cmd, true, nil
+}
+
+// varint decodes a zigzag varint (record lengths).
+func varint(b []byte) (int64, int) {
+	var ux uint64
+	var s uint
+	for i, c := range b {
+		if i == 10 {
+			return 0, -1
+		}
+		if c < 0x80 {
+			ux |= uint64(c) << s
+			x := int64(ux >> 1)
+			if ux&1 != 0 {
+				x = ^x
+			}
+			return x, i + 1
+		}
+		ux |= uint64(c&0x7f) << s
+		s += 7
+	}
+	return 0, 0
+}
+
+// proposeMeta proposes cmd; done runs when this node applies it (with its outcome) or
+// when it times out.
+func (n *Node) proposeMeta(cmd *metaCommand, done func(err error)) error {
+	cl := n.cl
+	cl.nextSeq++
+	cmd.Origin, cmd.Seq = n.cfg.NodeID, cl.nextSeq
+	b, err := encodeMeta(cmd, n.nowMs)
+	if err != nil {
+		return err
+	}
+	if err := cl.meta.ProposeForward(b); err != nil {
+		if errors.Is(err, replica.ErrProposalDropped) {
+			return fmt.Errorf("%w: %v", errNotController, err)
+		}
+		return err
+	}
+	cl.metaTouched = true
+	if done != nil {
+		cl.waits[cmd.Seq] = &metaWait{deadlineMs: n.nowMs + n.cfg.AdminTimeoutMs, done: done}
+	}
+	return nil
+}
+
+// expireMetaWaits answers the admin requests whose commands did not apply in time. The
+// command may still apply later: the answer says the outcome is unknown, as Kafka's does.
+func (n *Node) expireMetaWaits() {
+	for _, seq := range sortedSeqs(n.cl.waits) {
+		w := n.cl.waits[seq]
+		if n.nowMs >= w.deadlineMs {
+			delete(n.cl.waits, seq)
+			w.done(fmt.Errorf("%w: the metadata change did not apply within %d ms", errTimedOut, n.cfg.AdminTimeoutMs))
+		}
+	}
+}
+
+func sortedSeqs(m map[uint64]*metaWait) []uint64 {
+	s := make([]uint64, 0, len(m))
+	for k := range m {
+		s = append(s, k)
+	}
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+// replayMeta applies the committed metadata log at open: Raft does not apply again what
+// was committed before a restart (the log is the state machine).
+func (n *Node) replayMeta() error {
+	l := n.cl.meta.Storage().Log()
+	off, end := l.StartOffset(), n.cl.meta.HighWatermark()
+	for off < end {
+		data, err := l.Read(off, replayReadBytes, end)
+		if err != nil {
+			return fmt.Errorf("kafka: replay metadata: %w", err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		next := off
+		if err := record.Split(data, func(b []byte, h record.Header) bool {
+			next = h.LastOffset() + 1
+			n.applyMeta(b)
+			return true
+		}); err != nil {
+			return fmt.Errorf("kafka: replay metadata: %w", err)
+		}
+		if next <= off {
+			return fmt.Errorf("kafka: replay metadata stuck at offset %d", off)
+		}
+		off = next
+	}
+	return nil
+}
+
+// applyMeta applies one committed metadata entry on this node.
+func (n *Node) applyMeta(batch []byte) {
+	cmd, ok, err := decodeMeta(batch)
+	if err != nil || !ok {
+		return // not a command (a leader change); a damaged one would have failed its CRC
+	}
+	var result error
+	switch {
+	case cmd.CreateTopic != nil:
+		result = n.applyCreateTopic(cmd.CreateTopic)
+	case cmd.DeleteTopic != nil:
+		result = n.applyDeleteTopic(cmd.DeleteTopic)
+	case cmd.CreatePartitions != nil:
+		result = n.applyCreatePartitions(cmd.CreatePartitions)
+	}
+	if cmd.Origin == n.cfg.NodeID {
+		if w := n.cl.waits[cmd.Seq]; w != nil {
+			delete(n.cl.waits, cmd.Seq)
+			w.done(result)
+		}
+	}
+}
+
+func (n *Node) applyCreateTopic(c *metaCreateTopic) error {
+	if n.topics[c.Name] != nil {
+		return fmt.Errorf("%w: %q", errTopicExists, c.Name)
+	}
+	var id [16]byte
+	if b, err := hex.DecodeString(c.ID); err == nil && len(b) == 16 {
+		copy(id[:], b)
+	}
+	if _, taken := n.topicIDs[id]; taken {
+		return fmt.Errorf("%w: topic id %s is taken", errTopicExists, c.ID)
+	}
+	tc, err := n.cfg.newTopicConfig(c.Configs)
+	if err != nil {
+		return err
+	}
+	t := &topic{name: c.Name, id: id, config: tc}
+	for _, reps := range c.Replicas {
+		n.addReplicated(t, reps)
+	}
+	n.topics[t.name] = t
+	n.topicIDs[t.id] = t
+	if t.name == offsetsTopic {
+		n.attachOffsetsTopic(t)
+	}
+	n.wakeParkedAll()
+	return nil
+}
+
+func (n *Node) applyDeleteTopic(c *metaDeleteTopic) error {
+	t := n.topics[c.Name]
+	if t == nil || hex.EncodeToString(t.id[:]) != c.ID {
+		return fmt.Errorf("%w: %q", errUnknownTopic, c.Name)
+	}
+	return n.deleteTopic(t)
+}
+
+func (n *Node) applyCreatePartitions(c *metaCreatePartitions) error {
+	t := n.topics[c.Name]
+	if t == nil {
+		return fmt.Errorf("%w: %q", errUnknownTopic, c.Name)
+	}
+	if int32(len(t.partitions)) != c.From {
+		return fmt.Errorf("%w: topic %q has %d partitions, not %d (a concurrent change)", errInvalidPartition, c.Name, len(t.partitions), c.From)
+	}
+	for _, reps := range c.Replicas {
+		n.addReplicated(t, reps)
+	}
+	n.wakeParkedAll()
+	return nil
+}
+
+// addReplicated appends a partition with replicas reps to t, opening its replica when
+// this node hosts it. The group id is taken whether or not it does.
+func (n *Node) addReplicated(t *topic, reps []int32) {
+	cl := n.cl
+	group := cl.nextGroup
+	cl.nextGroup++
+	i := int32(len(t.partitions))
+	p := &partition{
+		topic:    t,
+		index:    i,
+		dir:      path.Join(n.cfg.DataDir, t.name+"-"+strconv.Itoa(int(i))+".g"+strconv.FormatUint(group, 10)),
+		group:    group,
+		replicas: append([]int32(nil), reps...),
+		hw:       -1,
+	}
+	t.partitions = append(t.partitions, p)
+	if !p.hosted(n.cfg.NodeID) {
+		return
+	}
+	n.nparts++
+	if err := n.openReplica(p); err != nil {
+		p.fail(err)
+		return
+	}
+	cl.groups[group] = p
+	cl.touch(p)
+}
+
+// hosted reports whether node holds a replica of p.
+func (p *partition) hosted(node int32) bool {
+	for _, r := range p.replicas {
+		if r == node {
+			return true
+		}
+	}
+	return false
+}
+
+// openReplica opens (recovering, or creating) p's replica and rebuilds its producer state:
+// committed up to the high watermark, pending above it.
+func (n *Node) openReplica(p *partition) error {
+	if err := n.fs.MkdirAll(p.dir); err != nil {
+		return err
+	}
+	names, err := n.fs.List(p.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fresh := len(names) == 0
+	peers := make([]uint64, len(p.replicas))
+	for i, r := range p.replicas {
+		peers[i] = RaftID(r)
+	}
+	lc := p.topic.config.logConfig()
+	lc.RetentionMs, lc.RetentionBytes = -1, -1 // retention of replicated logs: not yet (docs/replication.md)
+	rep, err := replica.Open(n.fs, p.dir, replica.Config{
+		ID:            n.cl.me,
+		Peers:         peers,
+		ElectionTicks: n.cl.electionTicks,
+		Log:           lc,
+		OnWrite: func(h record.Header) {
+			if p.pend != nil {
+				p.pend.Append(h)
+			}
+		},
+		OnTruncate: func(offset int64) {
+			if p.pend != nil {
+				p.pend.Discard(offset)
+			}
+		},
+	}, n.nowMs)
+	if err != nil {
+		return fmt.Errorf("kafka: open replica %s: %w", p.dir, err)
+	}
+	p.rep, p.log = rep, rep.Storage().Log()
+	p.hw = rep.HighWatermark()
+	committed := producer.New()
+	var tail []record.Header
+	if err := p.log.Batches(p.log.StartOffset(), func(h record.Header) bool {
+		if h.BaseOffset < p.hw {
+			committed.Append(h)
+		} else {
+			tail = append(tail, h)
+		}
+		return true
+	}); err != nil {
+		return fmt.Errorf("kafka: rebuild producer state of %s: %w", p.dir, err)
+	}
+	p.pend = producer.NewPending(committed, p.hw)
+	for _, h := range tail {
+		p.pend.Append(h)
+	}
+	p.producers = p.pend.View()
+	// A new partition elects its preferred leader at once rather than after an election
+	// timeout.
+	if fresh && p.replicas[0] == n.cfg.NodeID {
+		if err := rep.Campaign(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

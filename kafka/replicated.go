@@ -1,0 +1,176 @@
+package kafka
+
+// Replicated partitions (cluster mode): the partition log is the Raft log of its replicas
+// (core/replica), docs/replication.md. Only the leader serves produce and fetch; others
+// answer NOT_LEADER_OR_FOLLOWER, and Metadata names the leader.
+//
+// Produce on the leader proposes the batch and writes it to the local log at once
+// (Replica.ProposeWrite), so its offsets are known and the producer view (committed state
+// plus the uncommitted tail, core/producer.Pending) holds it before the next request: two
+// in-flight retries of one batch are caught. acks=1 is answered when the entry is durable
+// here; acks=all when it is committed (a quorum, this node included, fsynced it), with
+// min.insync.replicas checked before proposing. A proposal whose leader lost its term is
+// NOT_LEADER_OR_FOLLOWER: its outcome is unknown, and the client's idempotent retry to
+// the new leader is deduplicated there (every replica folds the same batches into its
+// producer state).
+//
+// The high watermark is the end of the committed entries this node has durably; fetch
+// serves below it.
+
+import (
+	"fmt"
+
+	"chronik/core/record"
+	"chronik/core/replica"
+)
+
+// leaderEpoch is the partition's leader epoch as this node knows it: the Raft term.
+func (p *partition) leaderEpoch() int32 {
+	if p.rep == nil {
+		return leaderEpoch
+	}
+	return int32(p.rep.Term())
+}
+
+// leaderNode is the node id of the partition's leader as this node knows it, -1 when it
+// knows none.
+func (p *partition) leaderNode() int32 {
+	if p.rep == nil {
+		return -1
+	}
+	if l := p.rep.Leader(); l != 0 {
+		return NodeOfRaftID(l)
+	}
+	return -1
+}
+
+// checkLeader is the precondition of serving a replicated partition's clients.
+func (p *partition) checkLeader() error {
+	switch {
+	case p.rep == nil && p.failed != nil:
+		return p.failed
+	case p.rep == nil:
+		return fmt.Errorf("%w: node does not host %s-%d", errNotLeader, p.topic.name, p.index)
+	case !p.rep.IsLeader():
+		return fmt.Errorf("%w: %s-%d", errNotLeader, p.topic.name, p.index)
+	}
+	return nil
+}
+
+// produceReplicated proposes one partition's batch on the leader.
+func (n *Node) produceReplicated(p *partition, acks int16, batch []byte, h record.Header) (written, error) {
+	if err := p.checkLeader(); err != nil {
+		return written{}, err
+	}
+	if acks == -1 && p.rep.InSyncReplicas() < int(p.topic.config.MinInsyncReplicas) {
+		return written{}, fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", errNotEnoughISR, p.rep.InSyncReplicas(), p.topic.config.MinInsyncReplicas)
+	}
+	dup, err := p.pend.Check(h)
+	if err != nil {
+		return written{}, err
+	}
+	if dup != nil {
+		if dup.LastOffset < p.pend.CommitOffset() {
+			return written{p: p, base: dup.FirstOffset, end: dup.LastOffset + 1}, nil
+		}
+		// The original is written but not committed: the retry is answered when it can
+		// be vouched for, so the client retries.
+		return written{}, fmt.Errorf("%w: the original of this retried batch is not committed yet", errTimedOut)
+	}
+	n.cl.nextToken++
+	tok := n.cl.nextToken
+	base, last, err := p.rep.ProposeWrite(tok, batch)
+	n.cl.touch(p)
+	if err != nil {
+		if p.rep.Err() != nil {
+			p.fail(p.rep.Err())
+		}
+		return written{}, err
+	}
+	return written{p: p, base: base, end: last + 1, token: tok}, nil
+}
+
+// readyPartition drains p's replica.
+func (n *Node) readyPartition(p *partition) {
+	rd := p.rep.Ready()
+	n.sendAll(p.group, rd.Messages)
+	if rd.Sync != nil {
+		p.repSyncing = true
+		n.syncs = append(n.syncs, SyncTask{rjob: rd.Sync, rep: p.rep, p: p})
+	}
+	for _, o := range rd.Durable {
+		p.settle(n, o, 1)
+	}
+	for _, o := range rd.Committed {
+		p.settle(n, o, -1)
+	}
+	if err := p.rep.Err(); err != nil && p.failed == nil {
+		p.fail(err)
+		p.failWaiters(n, errCodeOf(err))
+		n.groupsFailed(p)
+		n.leadershipChanged(p, false, p.term)
+		return
+	}
+	if leading, term := p.rep.IsLeader(), p.rep.Term(); leading != p.leading || term != p.term {
+		n.leadershipChanged(p, leading, term)
+	}
+	if rd.HighWatermark != p.hw {
+		p.hw = rd.HighWatermark
+		p.pend.Commit(p.hw)
+		n.groupsDurable(p)
+		n.wakeParked(p)
+	}
+	n.groupsMaybeLoad(p)
+}
+
+// settle answers the produce waiting for proposal o: acks is 1 for the Durable outcome,
+// -1 for the Committed one. Outcomes of proposals nobody waits for are ignored.
+func (p *partition) settle(n *Node, o replica.Outcome, acks int16) {
+	for i, w := range p.waiters {
+		if w.token != o.Token || w.acks != acks {
+			continue
+		}
+		copy(p.waiters[i:], p.waiters[i+1:])
+		p.waiters[len(p.waiters)-1] = produceWaiter{}
+		p.waiters = p.waiters[:len(p.waiters)-1]
+		if o.Err != nil {
+			rp := &w.pp.resp.Topics[w.ti].Partitions[w.pi]
+			rp.ErrorCode, rp.BaseOffset = errCodeOf(o.Err), -1
+		}
+		w.pp.done(n)
+		return
+	}
+}
+
+// leadershipChanged notes that p's replica started or stopped leading, or moved to a new
+// term.
+func (n *Node) leadershipChanged(p *partition, leading bool, term uint64) {
+	was := p.leading
+	p.leading, p.term = leading, term
+	if leading {
+		p.leadEnd = p.log.EndOffset()
+	}
+	if was {
+		n.groupsLostLeadership(p)
+		// Parked fetches for p are answered now: their next fetch goes to the new leader.
+		n.wakeParked(p)
+	}
+}
+
+// replicaSyncDone reports a replica's SyncJob.
+func (n *Node) replicaSyncDone(t SyncTask, err error) {
+	t.rep.SyncDone(t.rjob, err)
+	p := t.p
+	if p == nil {
+		n.cl.metaTouched = true
+		return
+	}
+	p.repSyncing = false
+	if p.deleted {
+		if cerr := p.rep.Close(); cerr != nil {
+			p.fail(cerr)
+		}
+		return
+	}
+	n.cl.touch(p)
+}
