@@ -57,7 +57,7 @@ type metaDeleteTopic struct {
 
 type metaCreatePartitions struct {
 	Name     string    `json:"name"`
-	From     int32     `json:"from"` // the partition count it grows from
+	From     int32     `json:"from"`     // the partition count it grows from
 	Replicas [][]int32 `json:"replicas"` // the new partitions'
 }
 
