@@ -136,6 +136,10 @@ func (n *Node) openCluster() error {
 	return nil
 }
 
+// preferredCampaignTicks: a new partition's preferred leader campaigns at the 1st, 3rd
+// and 5th tick after it is created, while no leader is known.
+const preferredCampaignTicks = 6
+
 // touch queues p's replica for the next Ready.
 func (cl *clusterState) touch(p *partition) {
 	if p == nil {
@@ -209,6 +213,12 @@ func (n *Node) tickCluster() {
 	for _, g := range sortedGroupIDs(cl.groups) {
 		p := cl.groups[g]
 		p.rep.Tick(n.nowMs)
+		if p.campaignTicks > 0 {
+			p.campaignTicks--
+			if p.campaignTicks%2 == 1 && p.rep.Leader() == 0 {
+				_ = p.rep.Campaign() // a failed replica reports itself in Ready
+			}
+		}
 		cl.touch(p)
 	}
 	n.expireMetaWaits()

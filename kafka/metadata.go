@@ -74,8 +74,8 @@ func encodeMeta(cmd *metaCommand, nowMs int64) ([]byte, error) {
 		return nil, err
 	}
 	r := kmsg.Record{Key: []byte("chronik.meta"), Value: value}
-	var body []byte
-	body = r.AppendTo(body)
+	r.Length = int32(len(r.AppendTo(nil)) - 1) // AppendTo writes Length as given: measure with a 1-byte 0
+	body := r.AppendTo(nil)
 	b := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
@@ -383,12 +383,11 @@ func (n *Node) openReplica(p *partition) error {
 		p.pend.Append(h)
 	}
 	p.producers = p.pend.View()
-	// A new partition elects its preferred leader at once rather than after an election
-	// timeout.
+	// A new partition elects its preferred leader within a few ticks rather than after an
+	// election timeout (tickCluster): not at once, since the other replicas may not have
+	// applied the topic yet and would drop its votes.
 	if fresh && p.replicas[0] == n.cfg.NodeID {
-		if err := rep.Campaign(); err != nil {
-			return err
-		}
+		p.campaignTicks = preferredCampaignTicks
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ type partition struct {
 	term       uint64
 	leadEnd    int64
 	touched    bool // in clusterState.touched
+	// campaignTicks counts down the ticks in which a new partition's preferred leader
+	// stands for election while no leader is known.
+	campaignTicks int
 	repSyncing bool // a replica SyncJob is outstanding
 }
 

@@ -1,0 +1,336 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"chronik/disk"
+)
+
+// testCluster runs three cluster-mode nodes in one goroutine: messages are delivered at
+// the next step, sync jobs run at once, time moves by hand. A node can be cut off (its
+// messages in and out dropped) or crashed and reopened on its MemFS.
+type testCluster struct {
+	t     *testing.T
+	nowMs int64
+	mem   []*disk.MemFS
+	nodes []*Node
+	cut   []bool
+	peers []Peer
+	// inbox are messages to deliver at the next step.
+	inbox []PeerMessage
+	// responses by node, in arrival order.
+	resp [][]Response
+	corr int32
+}
+
+func newTestCluster(t *testing.T, size int) *testCluster {
+	c := &testCluster{t: t, nowMs: groupTestNowMs}
+	for i := range size {
+		c.peers = append(c.peers, Peer{ID: int32(i + 1), Host: "127.0.0.1", Port: int32(9092 + i), PeerAddr: fmt.Sprintf("n%d", i+1)})
+	}
+	for i := range size {
+		c.mem = append(c.mem, disk.NewMem())
+		c.nodes = append(c.nodes, nil)
+		c.cut = append(c.cut, false)
+		c.resp = append(c.resp, nil)
+		c.open(i)
+	}
+	return c
+}
+
+func (c *testCluster) config(i int) Config {
+	return Config{NodeID: int32(i + 1), DataDir: "data", Peers: c.peers, GroupInitialRebalanceDelayMs: -1, GroupMinSessionTimeoutMs: 1}
+}
+
+func (c *testCluster) open(i int) {
+	n, err := NewNode(c.config(i), c.mem[i], c.nowMs, uint64(i+1))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[i] = n
+}
+
+// crash closes node i and opens it again from what its disk holds.
+func (c *testCluster) restart(i int) {
+	if err := c.nodes[i].Close(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.open(i)
+}
+
+// step delivers queued messages and drains every node once.
+func (c *testCluster) step() {
+	inbox := c.inbox
+	c.inbox = nil
+	for _, m := range inbox {
+		to := int(NodeOfRaftID(m.To)) - 1
+		from := int(NodeOfRaftID(m.Msg.From)) - 1
+		if c.cut[to] || c.cut[from] || c.nodes[to] == nil {
+			continue
+		}
+		c.nodes[to].Step(m.Group, m.Msg)
+	}
+	for i, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		n.Tick(c.nowMs)
+		for range 8 {
+			rd := n.Ready()
+			c.resp[i] = append(c.resp[i], rd.Responses...)
+			c.inbox = append(c.inbox, rd.Messages...)
+			if len(rd.Syncs) == 0 {
+				break
+			}
+			for _, s := range rd.Syncs {
+				n.SyncDone(s, s.Run())
+			}
+		}
+	}
+}
+
+// run steps for ms of simulated time, 10 ms per step.
+func (c *testCluster) run(ms int64) {
+	for end := c.nowMs + ms; c.nowMs < end; c.nowMs += 10 {
+		c.step()
+	}
+}
+
+// do sends msg to node i and steps until it is answered (at most 10 simulated seconds).
+func (c *testCluster) do(i int, msg kmsg.Request) kmsg.Response {
+	c.t.Helper()
+	c.corr++
+	corr := c.corr
+	frame := fuzzFrame(msg.Key(), msg.GetVersion(), corr, nil, msg.IsFlexible(), msg.AppendTo(nil))
+	req, err := Decode(frame)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Conn = ConnID(1000 + i)
+	c.nodes[i].Handle(req)
+	for range 1000 {
+		c.step()
+		for k, r := range c.resp[i] {
+			if r.CorrelationID == corr {
+				c.resp[i] = append(c.resp[i][:k], c.resp[i][k+1:]...)
+				return r.Msg
+			}
+		}
+		c.nowMs += 10
+	}
+	c.t.Fatalf("node %d did not answer %T", i+1, msg)
+	return nil
+}
+
+func (c *testCluster) createTopic(i int, name string, partitions int32, rf int16) *kmsg.CreateTopicsResponse {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(7)
+	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: name, NumPartitions: partitions, ReplicationFactor: rf}}
+	return c.do(i, req).(*kmsg.CreateTopicsResponse)
+}
+
+func (c *testCluster) metadata(i int, topic string) *kmsg.MetadataResponse {
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	req.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
+	return c.do(i, req).(*kmsg.MetadataResponse)
+}
+
+// leaderOf is the index of the node that leads topic-partition as node i's metadata says.
+func (c *testCluster) leaderOf(i int, topic string, partition int32) int {
+	md := c.metadata(i, topic)
+	for _, p := range md.Topics[0].Partitions {
+		if p.Partition == partition && p.Leader > 0 {
+			return int(p.Leader) - 1
+		}
+	}
+	return -1
+}
+
+func (c *testCluster) produce(i int, topic string, partition int32, acks int16, batch []byte) kmsg.ProduceResponseTopicPartition {
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = acks, 5000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: partition, Records: batch}}}}
+	return c.do(i, req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+}
+
+func (c *testCluster) fetch(i int, topic string, partition int32, offset int64) kmsg.FetchResponseTopicPartition {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxBytes, req.MaxWaitMillis, req.MinBytes = 1<<20, 0, 0
+	req.Topics = []kmsg.FetchRequestTopic{{Topic: topic, Partitions: []kmsg.FetchRequestTopicPartition{{Partition: partition, FetchOffset: offset, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
+	return c.do(i, req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+}
+
+func TestClusterCreateProduceFetch(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	ct := c.createTopic(1, "orders", 3, 3)
+	if code := ct.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v %v", kerr.ErrorForCode(code), ct.Topics[0].ErrorMessage)
+	}
+	c.run(500)
+	leaders := map[int]bool{}
+	for p := int32(0); p < 3; p++ {
+		l := c.leaderOf(0, "orders", p)
+		if l < 0 {
+			t.Fatalf("partition %d has no leader", p)
+		}
+		leaders[l] = true
+		for f := range 3 {
+			if f == l {
+				continue
+			}
+			r := c.produce(f, "orders", p, -1, fuzzBatch("x"))
+			if r.ErrorCode != kerr.NotLeaderForPartition.Code {
+				t.Fatalf("produce to follower %d: code %d", f+1, r.ErrorCode)
+			}
+		}
+		for k := range 3 {
+			r := c.produce(l, "orders", p, -1, fuzzBatch(fmt.Sprintf("v%d", k)))
+			if r.ErrorCode != 0 || r.BaseOffset < 0 {
+				t.Fatalf("produce p%d: %v base %d", p, kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+			}
+		}
+		f := c.fetch(l, "orders", p, 0)
+		if f.ErrorCode != 0 || len(f.RecordBatches) == 0 || f.HighWatermark < 3 {
+			t.Fatalf("fetch p%d: code %d, %d bytes, hw %d", p, f.ErrorCode, len(f.RecordBatches), f.HighWatermark)
+		}
+	}
+	if len(leaders) != 3 {
+		t.Errorf("leaders %v: want one partition led by each node", leaders)
+	}
+}
+
+// idemBatch is fuzzBatch from an idempotent producer.
+func idemBatch(pid int64, seq int32, values ...string) []byte {
+	b := fuzzBatch(values...)
+	binary.BigEndian.PutUint64(b[43:], uint64(pid))
+	binary.BigEndian.PutUint16(b[51:], 0)
+	binary.BigEndian.PutUint32(b[53:], uint32(seq))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// TestClusterFailover cuts the leader off: a new leader is elected, takes writes, and
+// answers an idempotent retry of a batch the old leader committed with its original
+// offset; the old leader, restarted and reconnected, catches up to the same log.
+func TestClusterFailover(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	if code := c.createTopic(0, "t", 1, 3).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	c.run(800)
+	l := c.leaderOf(0, "t", 0)
+	if l < 0 {
+		t.Fatal("no leader")
+	}
+	const pid = 7 << 40
+	var first int64 = -1
+	for seq := int32(0); seq < 5; seq++ {
+		r := c.produce(l, "t", 0, -1, idemBatch(pid, seq, fmt.Sprint(seq)))
+		if r.ErrorCode != 0 {
+			t.Fatalf("produce %d: %v", seq, kerr.ErrorForCode(r.ErrorCode))
+		}
+		if seq == 4 {
+			first = r.BaseOffset
+		}
+	}
+	c.cut[l] = true
+	c.run(4000)
+	other := (l + 1) % 3
+	l2 := c.leaderOf(other, "t", 0)
+	if l2 < 0 || l2 == l {
+		t.Fatalf("leader after cutting node %d: %d", l+1, l2+1)
+	}
+	// The retry of seq 4 is a duplicate: the original offset, nothing written.
+	r := c.produce(l2, "t", 0, -1, idemBatch(pid, 4, "4"))
+	if r.ErrorCode != 0 || r.BaseOffset != first {
+		t.Fatalf("retry on the new leader: %v base %d, want %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset, first)
+	}
+	r = c.produce(l2, "t", 0, -1, idemBatch(pid, 5, "5"))
+	if r.ErrorCode != 0 || r.BaseOffset <= first {
+		t.Fatalf("produce on the new leader: %v base %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+	}
+	// The old leader answers NOT_LEADER once it hears of the new term; restarted and
+	// reconnected it catches up.
+	c.restart(l)
+	c.cut[l] = false
+	c.run(2000)
+	want := c.nodes[l2].partition("t", 0).log.EndOffset()
+	if got := c.nodes[l].partition("t", 0).log.EndOffset(); got != want {
+		t.Fatalf("old leader's log ends at %d, the new leader's at %d", got, want)
+	}
+	if r := c.produce(l, "t", 0, -1, fuzzBatch("z")); r.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to the old leader: code %d", r.ErrorCode)
+	}
+	// Every value once, in order.
+	f := c.fetch(l2, "t", 0, 0)
+	var got []string
+	for len(f.RecordBatches) > 0 {
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(f.RecordBatches); err != nil {
+			t.Fatal(err)
+		}
+		f.RecordBatches = f.RecordBatches[12+b.Length:]
+		if b.Attributes&0x20 != 0 {
+			continue // a leader change
+		}
+		recs := b.Records
+		for range b.NumRecords {
+			l, n := varint(recs)
+			var r kmsg.Record
+			if err := r.ReadFrom(recs[:n+int(l)]); err != nil {
+				t.Fatal(err)
+			}
+			recs = recs[n+int(l):]
+			got = append(got, string(r.Value))
+		}
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Fatalf("values %v", got)
+	}
+}
+
+// TestClusterRestartAll stops every node and opens them again: topics come back from
+// the metadata log, leaders are elected, and the data is there.
+func TestClusterRestartAll(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	c.createTopic(2, "a", 2, 3)
+	c.createTopic(0, "b", 1, 2)
+	c.run(800)
+	l := c.leaderOf(0, "a", 1)
+	if r := c.produce(l, "a", 1, -1, fuzzBatch("x", "y")); r.ErrorCode != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	for i := range c.nodes {
+		c.restart(i)
+	}
+	c.run(4000)
+	md := c.metadata(1, "a")
+	if len(md.Topics[0].Partitions) != 2 {
+		t.Fatalf("topic a after restart: %+v", md.Topics[0])
+	}
+	l = c.leaderOf(1, "a", 1)
+	if l < 0 {
+		t.Fatal("no leader after restart")
+	}
+	f := c.fetch(l, "a", 1, 0)
+	if f.ErrorCode != 0 || f.HighWatermark < 2 {
+		t.Fatalf("fetch after restart: code %d hw %d", f.ErrorCode, f.HighWatermark)
+	}
+	for i, n := range c.nodes {
+		if n.topics["b"] == nil {
+			t.Fatalf("node %d lost topic b", i+1)
+		}
+	}
+}
