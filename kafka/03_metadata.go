@@ -25,6 +25,10 @@ func (n *Node) handleMetadata(req *Request, m *kmsg.MetadataRequest) {
 	resp.ClusterID = &n.cfg.ClusterID
 	resp.ControllerID = n.cfg.NodeID
 	resp.AuthorizedOperations = -2147483648
+	if n.cl != nil {
+		resp.Brokers = resp.Brokers[:0]
+		n.metadataCluster(req, m, resp)
+	}
 
 	all := m.Topics == nil || (req.Version == 0 && len(m.Topics) == 0)
 	if all {
