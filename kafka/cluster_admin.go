@@ -112,6 +112,13 @@ func (n *Node) controllerID() int32 {
 func (n *Node) metadataPartitionCluster(p *partition, mp *kmsg.MetadataResponseTopicPartition) {
 	mp.Replicas = append([]int32(nil), p.replicas...)
 	mp.ISR = append([]int32(nil), p.replicas...)
+	if p.leading && p.failed == nil {
+		// The leader knows who is in sync; a follower reports every replica.
+		mp.ISR = mp.ISR[:0]
+		for _, id := range p.rep.InSync(nil) {
+			mp.ISR = append(mp.ISR, NodeOfRaftID(id))
+		}
+	}
 	mp.Leader, mp.LeaderEpoch = p.leaderNode(), p.leaderEpoch()
 	switch {
 	case p.failed != nil && p.rep == nil:

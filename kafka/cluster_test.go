@@ -334,3 +334,80 @@ func TestClusterRestartAll(t *testing.T) {
 		}
 	}
 }
+
+func (c *testCluster) findCoordinator(i int, group string) (int, int16) {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.SetVersion(3)
+	req.CoordinatorKey = group
+	r := c.do(i, req).(*kmsg.FindCoordinatorResponse)
+	return int(r.NodeID) - 1, r.ErrorCode
+}
+
+// coordinator asks node i until it names the group's coordinator.
+func (c *testCluster) coordinator(i int, group string) int {
+	c.t.Helper()
+	for range 50 {
+		if node, code := c.findCoordinator(i, group); code == 0 {
+			return node
+		}
+		c.run(100)
+	}
+	c.t.Fatalf("no coordinator for %s", group)
+	return -1
+}
+
+func (c *testCluster) commit(i int, group, topic string, offset int64) int16 {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(8)
+	req.Group, req.Generation = group, -1
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: offset, LeaderEpoch: -1}}}}
+	return c.do(i, req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+}
+
+func (c *testCluster) fetchOffset(i int, group, topic string) (int64, int16) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.SetVersion(7)
+	req.Group = group
+	req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	r := c.do(i, req).(*kmsg.OffsetFetchResponse)
+	if r.ErrorCode != 0 {
+		return -1, r.ErrorCode
+	}
+	return r.Topics[0].Partitions[0].Offset, r.Topics[0].Partitions[0].ErrorCode
+}
+
+// TestClusterCoordinatorFailover commits an offset, cuts the coordinator off, and reads
+// the offset back from the new coordinator.
+func TestClusterCoordinatorFailover(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	c.createTopic(0, "t", 1, 3)
+	co := c.coordinator(1, "g")
+	if code := c.commit(co, "g", "t", 42); code != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(code))
+	}
+	if off, code := c.fetchOffset(co, "g", "t"); off != 42 || code != 0 {
+		t.Fatalf("offset fetch: %d %v", off, kerr.ErrorForCode(code))
+	}
+	if code := c.commit((co+1)%3, "g", "t", 43); code != kerr.NotCoordinator.Code {
+		t.Fatalf("commit to a non-coordinator: code %d", code)
+	}
+	c.cut[co] = true
+	c.run(4000)
+	other := (co + 1) % 3
+	co2 := c.coordinator(other, "g")
+	if co2 == co {
+		t.Fatalf("coordinator still node %d", co+1)
+	}
+	var off int64
+	var code int16
+	for range 20 {
+		if off, code = c.fetchOffset(co2, "g", "t"); code != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		c.run(100)
+	}
+	if off != 42 || code != 0 {
+		t.Fatalf("offset after failover: %d %v", off, kerr.ErrorForCode(code))
+	}
+}

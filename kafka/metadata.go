@@ -382,7 +382,6 @@ func (n *Node) openReplica(p *partition) error {
 	for _, h := range tail {
 		p.pend.Append(h)
 	}
-	p.producers = p.pend.View()
 	// A new partition elects its preferred leader within a few ticks rather than after an
 	// election timeout (tickCluster): not at once, since the other replicas may not have
 	// applied the topic yet and would drop its votes.

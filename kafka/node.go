@@ -393,5 +393,8 @@ func (n *Node) producerStates(topicName string, index int32) []producer.Producer
 	if p == nil {
 		return nil
 	}
+	if p.pend != nil {
+		return p.pend.View().Producers()
+	}
 	return p.producers.Producers()
 }

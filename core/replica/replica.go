@@ -682,6 +682,27 @@ func (r *Replica) InSyncReplicas() int {
 	return n
 }
 
+// InSync appends to dst the Raft ids of the voters InSyncReplicas counts, in id order;
+// nothing when this replica does not lead.
+func (r *Replica) InSync(dst []uint64) []uint64 {
+	if r.failed != nil || r.state != raft.StateLeader {
+		return dst
+	}
+	start := len(dst)
+	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if typ == raft.ProgressTypePeer && (id == r.cfg.ID || pr.RecentActive && pr.State == tracker.StateReplicate) {
+			dst = append(dst, id)
+		}
+	})
+	ids := dst[start:]
+	for i := 1; i < len(ids); i++ {
+		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
+	return dst
+}
+
 // Term is raft's current term as last persisted.
 func (r *Replica) Term() uint64 { return r.term }
 
