@@ -59,15 +59,15 @@ type partition struct {
 	// hw, leading and term are what the node last saw of rep; leadEnd is the log end when
 	// this replica became leader (its term's first entry included): the groups of an
 	// internal partition load once the high watermark reaches it.
-	hw         int64
-	leading    bool
-	term       uint64
-	leadEnd    int64
-	touched    bool // in clusterState.touched
+	hw      int64
+	leading bool
+	term    uint64
+	leadEnd int64
+	touched bool // in clusterState.touched
 	// campaignTicks counts down the ticks in which a new partition's preferred leader
 	// stands for election while no leader is known.
 	campaignTicks int
-	repSyncing bool // a replica SyncJob is outstanding
+	repSyncing    bool // a replica SyncJob is outstanding
 }
 
 type partitionMetadata struct {

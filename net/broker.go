@@ -2,6 +2,7 @@ package net
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	gonet "net"
 	"strconv"
@@ -10,11 +11,12 @@ import (
 	"chronik/kafka"
 )
 
-// Broker is a running node: its loop and its listener. Tests start brokers in-process
-// with it; cmd/chronik runs one.
+// Broker is a running node: its loop, its listener and, in cluster mode, its peer
+// transport. Tests start brokers in-process with it; cmd/chronik runs one.
 type Broker struct {
 	Node  *kafka.Node
 	Loop  *Loop
+	Peers *PeerTransport // nil on a single node
 	addr  gonet.Addr
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -23,7 +25,8 @@ type Broker struct {
 }
 
 // StartBroker opens a node on fsys and serves it on ln until ctx ends or Close is called.
-// An unset advertised Host/Port in cfg is taken from ln's address.
+// An unset advertised Host/Port in cfg is taken from ln's address. When cfg.Peers is set
+// it also runs the peer transport that scfg.Peer describes (cluster.go).
 func StartBroker(ctx context.Context, ln gonet.Listener, cfg kafka.Config, fsys log.FS, seed uint64, scfg ServerConfig) (*Broker, error) {
 	if cfg.Host == "" || cfg.Port == 0 {
 		host, port, err := gonet.SplitHostPort(ln.Addr().String())
@@ -45,8 +48,16 @@ func StartBroker(ctx context.Context, ln gonet.Listener, cfg kafka.Config, fsys 
 	if err != nil {
 		return nil, fmt.Errorf("net: open node: %w", err)
 	}
-	ctx, stop := context.WithCancel(ctx)
-	b := &Broker{Node: node, Loop: NewLoop(node, WallClockMs), addr: ln.Addr(), stop: stop, done: make(chan struct{}), close: node.Close}
+	b := &Broker{Node: node, Loop: NewLoop(node, WallClockMs), addr: ln.Addr(), done: make(chan struct{}), close: node.Close}
+	if len(cfg.Peers) > 0 {
+		if b.Peers, err = startPeerTransport(cfg, scfg.Peer, scfg.Logf); err != nil {
+			return nil, errors.Join(err, node.Close())
+		}
+		b.Loop.peers = newPeerLink(b.Peers)
+		b.close = func() error { return errors.Join(b.Peers.Close(), node.Close()) }
+	}
+	ctx, b.stop = context.WithCancel(ctx)
+	stop := b.stop
 	b.Loop.metrics = scfg.Metrics
 	scfg.Metrics.watch(b.Loop)
 	loopDone := make(chan error, 1)

@@ -9,6 +9,8 @@
 //  2. The loop goroutine owns the node: it feeds it events, then hands the responses to
 //     their connections' writers and runs sync jobs on goroutines of their own, whose
 //     completions come back as events. It sleeps when there is nothing to do: no polling.
+//     In cluster mode it also steps the peers' Raft messages into the node and sends the
+//     node's to the peer transport (cluster.go).
 //  3. A writer goroutine encodes and writes responses in request order.
 //  4. A read error or EOF ends the connection at once: both goroutines exit, and the loop
 //     forgets it (the seed report's spin-loop bug cannot happen: nothing reads a dead
@@ -66,6 +68,9 @@ type Loop struct {
 	metrics *Metrics
 	// stopped is closed when Run returns; posts to a stopped loop are dropped.
 	stopped chan struct{}
+	// peers links the node to its peer transport in cluster mode; nil on a single node.
+	// Set before Run (cluster.go).
+	peers *peerLink
 }
 
 // NewLoop wraps node. nowMs is the wall clock in milliseconds.
@@ -96,6 +101,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer close(l.stopped)
+	var peerIn <-chan PeerBatch // nil (never ready) on a single node
+	if l.peers != nil {
+		peerIn = l.peers.in
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,19 +113,37 @@ func (l *Loop) Run(ctx context.Context) error {
 		case ev := <-l.events:
 			l.node.Tick(l.nowMs())
 			l.apply(ev)
-		drain:
-			for i := 1; i < MaxEventsPerBatch; i++ {
-				select {
-				case ev = <-l.events:
-					l.apply(ev)
-				default:
-					break drain
-				}
+			l.drain(peerIn)
+		case b, ok := <-peerIn:
+			if !ok {
+				peerIn = nil // the transport closed
+				continue
 			}
+			l.node.Tick(l.nowMs())
+			l.peers.step(l.node, b)
+			l.drain(peerIn)
 		case <-timer.C:
 			l.node.Tick(l.nowMs())
 		}
 		l.flush(timer)
+	}
+}
+
+// drain applies the events and peer batches already waiting, up to MaxEventsPerBatch in
+// all, without blocking.
+func (l *Loop) drain(peerIn <-chan PeerBatch) {
+	for i := 1; i < MaxEventsPerBatch; i++ {
+		select {
+		case ev := <-l.events:
+			l.apply(ev)
+		case b, ok := <-peerIn:
+			if !ok {
+				return
+			}
+			l.peers.step(l.node, b)
+		default:
+			return
+		}
 	}
 }
 
@@ -162,9 +189,13 @@ func (l *Loop) apply(ev event) {
 	}
 }
 
-// flush hands out the node's responses and sync jobs and arms the timer.
+// flush hands out the node's Raft messages, responses and sync jobs and arms the timer.
 func (l *Loop) flush(timer *time.Timer) {
 	rd := l.node.Ready()
+	if l.peers != nil {
+		// First: followers append and fsync in parallel with this node's sync jobs.
+		l.peers.send(l.node, rd.Messages)
+	}
 	for _, r := range rd.Responses {
 		if c := l.conns[r.Conn]; c != nil {
 			c.deliver(r)

@@ -25,6 +25,8 @@ type ServerConfig struct {
 	// Metrics, when set, measures requests, bytes, connections and sync jobs, and reads
 	// the node's stats when scraped (metrics.go).
 	Metrics *Metrics
+	// Peer configures the peer transport of a clustered node (kafka.Config.Peers set).
+	Peer PeerOptions
 }
 
 func (c *ServerConfig) logf(format string, args ...any) {
