@@ -64,8 +64,9 @@ type clusterState struct {
 	// nextGroup is the Raft group id the next partition created gets (applied state:
 	// every node computes the same).
 	nextGroup uint64
-	// groups are the hosted partitions by Raft group id.
-	groups map[uint64]*partition
+	// groups are the hosted partitions by Raft group id; byGroup every partition.
+	groups  map[uint64]*partition
+	byGroup map[uint64]*partition
 
 	// touched are the replicas (nil: the metadata replica) that got events since the last
 	// Ready. Invariant: p.touched iff p is in touched; metaTouched likewise.
@@ -74,6 +75,7 @@ type clusterState struct {
 
 	electionTicks int
 	nextTickMs    int64
+	tickCount     uint64
 
 	out []PeerMessage
 
@@ -96,6 +98,7 @@ func (n *Node) openCluster() error {
 		metaDir:      path.Join(n.cfg.DataDir, metadataDir),
 		nextGroup:    MetadataGroup + 1,
 		groups:       map[uint64]*partition{},
+		byGroup:      map[uint64]*partition{},
 		waits:        map[uint64]*metaWait{},
 		autoCreating: map[string]int64{},
 	}
@@ -134,6 +137,21 @@ func (n *Node) openCluster() error {
 	}
 	cl.metaTouched = true
 	return nil
+}
+
+// hintEveryTicks is how often a leader checks that the metadata group holds its leader
+// hint, proposing it again when a proposal was lost.
+const hintEveryTicks = 20
+
+// needsHint reports whether p, which this node leads, lacks an applied leader hint for
+// its term while some node does not host it.
+func (p *partition) needsHint(n *Node) bool {
+	return len(p.replicas) < len(n.cl.peers) && (p.hintLeader != n.cfg.NodeID || p.hintEpoch != int32(p.term))
+}
+
+// proposeLeaderHint proposes that this node leads p in its term; nobody waits for it.
+func (n *Node) proposeLeaderHint(p *partition) {
+	_ = n.proposeMeta(&metaCommand{LeaderHint: &metaLeaderHint{Group: p.group, Leader: n.cfg.NodeID, Epoch: int32(p.term)}}, nil)
 }
 
 // preferredCampaignTicks: a new partition's preferred leader campaigns at the 1st, 3rd
@@ -208,11 +226,15 @@ func (n *Node) tickCluster() {
 	// One tick however late the call: a paused process must not fire many elections'
 	// worth of ticks at once.
 	cl.nextTickMs = max(cl.nextTickMs+n.cfg.RaftTickMs, n.nowMs+1)
+	cl.tickCount++
 	cl.meta.Tick(n.nowMs)
 	cl.metaTouched = true
 	for _, g := range sortedGroupIDs(cl.groups) {
 		p := cl.groups[g]
 		p.rep.Tick(n.nowMs)
+		if p.leading && cl.tickCount%hintEveryTicks == 0 && p.needsHint(n) {
+			n.proposeLeaderHint(p)
+		}
 		if p.campaignTicks > 0 {
 			p.campaignTicks--
 			if p.campaignTicks%2 == 1 && p.rep.Leader() == 0 {

@@ -123,8 +123,10 @@ func (n *Node) metadataPartitionCluster(p *partition, mp *kmsg.MetadataResponseT
 	switch {
 	case p.failed != nil && p.rep == nil:
 		mp.ErrorCode = kerr.KafkaStorageError.Code
+	case p.rep == nil && p.hintLeader >= 0:
+		// Not hosted here: the leader's last hint through the metadata group.
+		mp.Leader, mp.LeaderEpoch = p.hintLeader, p.hintEpoch
 	case p.rep == nil:
-		// Not hosted here: this node does not follow its leader (docs/replication.md).
 		mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		mp.LeaderEpoch = -1
 	case p.failed != nil:

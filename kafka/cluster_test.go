@@ -411,3 +411,25 @@ func TestClusterCoordinatorFailover(t *testing.T) {
 		t.Fatalf("offset after failover: %d %v", off, kerr.ErrorForCode(code))
 	}
 }
+
+// TestClusterLeaderHints: a node that does not host a partition (RF 1 on 3 nodes) names
+// its leader in Metadata from the leader's hint, and a produce through it lands.
+func TestClusterLeaderHints(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	if code := c.createTopic(0, "one", 3, 1).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	c.run(1500)
+	for p := int32(0); p < 3; p++ {
+		for i := range 3 {
+			l := c.leaderOf(i, "one", p)
+			if l < 0 {
+				t.Fatalf("node %d knows no leader of partition %d", i+1, p)
+			}
+			if r := c.produce(l, "one", p, 1, fuzzBatch("v")); r.ErrorCode != 0 {
+				t.Fatalf("produce to the hinted leader %d: %v", l+1, kerr.ErrorForCode(r.ErrorCode))
+			}
+		}
+	}
+}

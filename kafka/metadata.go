@@ -41,6 +41,16 @@ type metaCommand struct {
 	CreateTopic      *metaCreateTopic      `json:"create_topic,omitempty"`
 	DeleteTopic      *metaDeleteTopic      `json:"delete_topic,omitempty"`
 	CreatePartitions *metaCreatePartitions `json:"create_partitions,omitempty"`
+	LeaderHint       *metaLeaderHint       `json:"leader_hint,omitempty"`
+}
+
+// metaLeaderHint says who leads a partition, for the nodes that do not host it (a topic
+// with fewer replicas than nodes): its leader proposes one when it wins. A stale hint
+// costs a client one NOT_LEADER_OR_FOLLOWER and a metadata refresh, as in Kafka.
+type metaLeaderHint struct {
+	Group  uint64 `json:"group"`
+	Leader int32  `json:"leader"`
+	Epoch  int32  `json:"epoch"`
 }
 
 type metaCreateTopic struct {
@@ -230,6 +240,10 @@ func (n *Node) applyMeta(batch []byte) {
 		result = n.applyDeleteTopic(cmd.DeleteTopic)
 	case cmd.CreatePartitions != nil:
 		result = n.applyCreatePartitions(cmd.CreatePartitions)
+	case cmd.LeaderHint != nil:
+		if p := n.cl.byGroup[cmd.LeaderHint.Group]; p != nil && cmd.LeaderHint.Epoch >= p.hintEpoch {
+			p.hintLeader, p.hintEpoch = cmd.LeaderHint.Leader, cmd.LeaderHint.Epoch
+		}
 	}
 	if cmd.Origin == n.cfg.NodeID {
 		if w := n.cl.waits[cmd.Seq]; w != nil {
@@ -272,6 +286,9 @@ func (n *Node) applyDeleteTopic(c *metaDeleteTopic) error {
 	if t == nil || hex.EncodeToString(t.id[:]) != c.ID {
 		return fmt.Errorf("%w: %q", errUnknownTopic, c.Name)
 	}
+	for _, p := range t.partitions {
+		delete(n.cl.byGroup, p.group)
+	}
 	return n.deleteTopic(t)
 }
 
@@ -304,8 +321,12 @@ func (n *Node) addReplicated(t *topic, reps []int32) {
 		group:    group,
 		replicas: append([]int32(nil), reps...),
 		hw:       -1,
+
+		hintLeader: -1,
+		hintEpoch:  -1,
 	}
 	t.partitions = append(t.partitions, p)
+	cl.byGroup[group] = p
 	if !p.hosted(n.cfg.NodeID) {
 		return
 	}

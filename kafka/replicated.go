@@ -149,6 +149,9 @@ func (n *Node) leadershipChanged(p *partition, leading bool, term uint64) {
 	p.leading, p.term = leading, term
 	if leading {
 		p.leadEnd = p.log.EndOffset()
+		if p.needsHint(n) {
+			n.proposeLeaderHint(p)
+		}
 	}
 	if was {
 		n.groupsLostLeadership(p)

@@ -67,6 +67,10 @@ type partition struct {
 	// campaignTicks counts down the ticks in which a new partition's preferred leader
 	// stands for election while no leader is known.
 	campaignTicks int
+	// hintLeader and hintEpoch are the last leader hint applied (metaLeaderHint), for
+	// partitions this node does not host; -1 when none.
+	hintLeader int32
+	hintEpoch  int32
 	repSyncing    bool // a replica SyncJob is outstanding
 }
 
