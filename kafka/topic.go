@@ -71,7 +71,7 @@ type partition struct {
 	// partitions this node does not host; -1 when none.
 	hintLeader int32
 	hintEpoch  int32
-	repSyncing    bool // a replica SyncJob is outstanding
+	repSyncing bool // a replica SyncJob is outstanding
 }
 
 type partitionMetadata struct {
