@@ -76,6 +76,9 @@ type clusterState struct {
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
+	// lastHeardMs is when a message last came from each peer, by Raft id: node
+	// liveness, which lets idle groups stop ticking (quiescence).
+	lastHeardMs map[uint64]int64
 
 	out []PeerMessage
 
@@ -99,10 +102,14 @@ func (n *Node) openCluster() error {
 		nextGroup:    MetadataGroup + 1,
 		groups:       map[uint64]*partition{},
 		byGroup:      map[uint64]*partition{},
+		lastHeardMs:  map[uint64]int64{},
 		waits:        map[uint64]*metaWait{},
 		autoCreating: map[string]int64{},
 	}
 	sort.Slice(cl.peers, func(i, j int) bool { return cl.peers[i].ID < cl.peers[j].ID })
+	for _, p := range cl.peers {
+		cl.lastHeardMs[RaftID(p.ID)] = n.nowMs // presumed alive until a timeout says otherwise
+	}
 	cl.electionTicks = int(n.cfg.ElectionTimeoutMs / n.cfg.RaftTickMs)
 	cl.nextTickMs = n.nowMs + n.cfg.RaftTickMs
 	n.cl = cl
@@ -154,6 +161,41 @@ func (n *Node) proposeLeaderHint(p *partition) {
 	_ = n.proposeMeta(&metaCommand{LeaderHint: &metaLeaderHint{Group: p.group, Leader: n.cfg.NodeID, Epoch: int32(p.term)}}, nil)
 }
 
+// LivenessGroup is the pseudo-group of node liveness pings: one heartbeat per peer per
+// tick, handled by the node, not by Raft.
+const LivenessGroup uint64 = 1<<64 - 1
+
+// quiesceTicks is how many ticks a replica stays settled, without news, before it stops
+// ticking: enough for the leader's heartbeats to carry the last commit to followers.
+const quiesceTicks = 3
+
+// peerAlive reports whether the node with Raft id id was heard from within an election
+// timeout.
+func (n *Node) peerAlive(id uint64) bool {
+	if id == n.cl.me {
+		return true
+	}
+	t, ok := n.cl.lastHeardMs[id]
+	return ok && n.nowMs-t < n.cfg.ElectionTimeoutMs
+}
+
+// quiescedStillValid reports whether p may stay (or become) quiesced: a follower while
+// its leader's node is alive, so a dead leader is replaced; a leader while a majority of
+// its replicas' nodes are alive, so an isolated leader ticks again and steps down
+// (CheckQuorum).
+func (n *Node) quiescedStillValid(p *partition) bool {
+	if !p.rep.IsLeader() {
+		return p.rep.Leader() != 0 && n.peerAlive(p.rep.Leader())
+	}
+	alive := 0
+	for _, r := range p.replicas {
+		if n.peerAlive(RaftID(r)) {
+			alive++
+		}
+	}
+	return alive > len(p.replicas)/2
+}
+
 // preferredCampaignTicks: a new partition's preferred leader campaigns at the 1st, 3rd
 // and 5th tick after it is created, while no leader is known.
 const preferredCampaignTicks = 6
@@ -177,6 +219,12 @@ func (n *Node) Step(group uint64, m pb.Message) {
 	if cl == nil || m.To != cl.me {
 		return
 	}
+	if _, ok := cl.lastHeardMs[m.From]; ok {
+		cl.lastHeardMs[m.From] = n.nowMs
+	}
+	if group == LivenessGroup {
+		return
+	}
 	if group == MetadataGroup {
 		if cl.meta.Step(m) == nil {
 			cl.metaTouched = true
@@ -186,6 +234,10 @@ func (n *Node) Step(group uint64, m pb.Message) {
 	p := cl.groups[group]
 	if p == nil || p.rep == nil || p.deleted {
 		return
+	}
+	if !(p.leading && m.Type == pb.MsgHeartbeatResp) {
+		// News for the group: it ticks again. A leader's heartbeat answers are not news.
+		p.quiet, p.quiesced = 0, false
 	}
 	if err := p.rep.Step(m); err != nil && p.rep.Err() != nil {
 		p.fail(p.rep.Err())
@@ -227,10 +279,32 @@ func (n *Node) tickCluster() {
 	// worth of ticks at once.
 	cl.nextTickMs = max(cl.nextTickMs+n.cfg.RaftTickMs, n.nowMs+1)
 	cl.tickCount++
+	for _, peer := range cl.peers {
+		if id := RaftID(peer.ID); id != cl.me {
+			cl.out = append(cl.out, PeerMessage{To: id, Group: LivenessGroup, Msg: pb.Message{Type: pb.MsgHeartbeat, From: cl.me, To: id}})
+		}
+	}
 	cl.meta.Tick(n.nowMs)
 	cl.metaTouched = true
 	for _, g := range sortedGroupIDs(cl.groups) {
 		p := cl.groups[g]
+		if p.quiesced {
+			if n.quiescedStillValid(p) {
+				continue
+			}
+			p.quiesced, p.quiet = false, 0
+		}
+		// Settled is judged on the state the last Ready left, before this tick's
+		// heartbeats.
+		if p.rep.Settled() && n.quiescedStillValid(p) {
+			p.quiet++
+			if p.quiet >= quiesceTicks {
+				p.quiesced = true
+				continue
+			}
+		} else {
+			p.quiet = 0
+		}
 		p.rep.Tick(n.nowMs)
 		if p.leading && cl.tickCount%hintEveryTicks == 0 && p.needsHint(n) {
 			n.proposeLeaderHint(p)

@@ -433,3 +433,47 @@ func TestClusterLeaderHints(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterIdleQuiesces: idle partitions stop ticking (quiescence), so an idle cluster
+// exchanges only the metadata group's heartbeats and the liveness pings, however many
+// partitions it has; when a node dies, the partitions it led elect new leaders.
+func TestClusterIdleQuiesces(t *testing.T) {
+	const partitions = 300
+	c := newTestCluster(t, 3)
+	c.run(500)
+	if code := c.createTopic(0, "big", partitions, 3).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	c.run(3000)
+	msgs := 0
+	for end := c.nowMs + 10000; c.nowMs < end; c.nowMs += 100 {
+		msgs += len(c.inbox)
+		c.step()
+	}
+	// Per 100 ms tick: liveness pings 3x2, metadata heartbeats and answers 2x2.
+	if limit := 100 * 10 * 3; msgs > limit {
+		t.Fatalf("%d messages in 10 idle seconds with %d partitions, want at most %d", msgs, partitions, limit)
+	}
+	t.Logf("%d messages in 10 idle seconds, %d partitions", msgs, partitions)
+	dead := 0
+	led := 0
+	for _, p := range c.nodes[dead].topics["big"].partitions {
+		if p.leading {
+			led++
+		}
+	}
+	if led == 0 {
+		t.Fatal("node 1 leads nothing")
+	}
+	c.cut[dead] = true
+	c.run(6000)
+	for _, p := range c.nodes[1].topics["big"].partitions {
+		l := p.leaderNode()
+		if l < 0 || l == int32(dead+1) {
+			t.Fatalf("partition %d: leader %d after node %d died", p.index, l, dead+1)
+		}
+		if !c.nodes[l-1].partition("big", p.index).leading {
+			t.Fatalf("partition %d: node %d does not lead it", p.index, l)
+		}
+	}
+}

@@ -293,6 +293,7 @@ func (n *Node) appendGroupRecords(i int, recs []group.Record, store group.StoreI
 	}
 	var last int64
 	if p.rep != nil {
+		p.quiet, p.quiesced = 0, false
 		n.cl.nextToken++
 		var err error
 		if _, last, err = p.rep.ProposeWrite(n.cl.nextToken, batch); err != nil {

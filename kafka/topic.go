@@ -67,6 +67,10 @@ type partition struct {
 	// campaignTicks counts down the ticks in which a new partition's preferred leader
 	// stands for election while no leader is known.
 	campaignTicks int
+	// quiet counts the ticks p's replica has been settled (replica.Settled) without news;
+	// quiesced: it is not ticked until a message or a proposal arrives (cluster.go).
+	quiet    int
+	quiesced bool
 	// hintLeader and hintEpoch are the last leader hint applied (metaLeaderHint), for
 	// partitions this node does not host; -1 when none.
 	hintLeader int32

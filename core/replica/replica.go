@@ -703,6 +703,30 @@ func (r *Replica) InSync(dst []uint64) []uint64 {
 	return dst
 }
 
+// Settled reports whether the group has nothing in motion as this replica sees it: every
+// entry it has is committed and applied, no proposal, response or sync is outstanding,
+// and, on a leader, every voter's log matches its own. A caller may then stop ticking it
+// (quiescence) until a message or a proposal arrives.
+func (r *Replica) Settled() bool {
+	if r.failed != nil || r.job != nil || len(r.proposed) > 0 || len(r.inflight) > 0 || len(r.waiting) > 0 || r.rn.HasReady() {
+		return false
+	}
+	last := r.st.lastIndex()
+	if r.applied != last {
+		return false
+	}
+	if r.state != raft.StateLeader {
+		return r.state == raft.StateFollower && r.lead != 0
+	}
+	ok := true
+	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if typ == raft.ProgressTypePeer && pr.Match != last {
+			ok = false
+		}
+	})
+	return ok
+}
+
 // Term is raft's current term as last persisted.
 func (r *Replica) Term() uint64 { return r.term }
 
