@@ -4,11 +4,15 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench chaos ci-samples clean
+.PHONY: run cluster build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench chaos ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
 	$(GO) run ./cmd/chronik -listen $(LISTEN) -data-dir $(DATA_DIR)
+
+## cluster: three nodes on 127.0.0.1 (Kafka 9092-9094, Raft 19092-19094), data in $(DATA_DIR)/node1..3; Ctrl-C stops them
+cluster:
+	GO=$(GO) DATA_DIR=$(DATA_DIR) ./scripts/cluster.sh
 
 build:
 	$(GO) build -o bin/ ./cmd/...

@@ -47,6 +47,13 @@ type options struct {
 	initialRebalanceDelay        time.Duration
 	metricsListen                string
 	quiet                        bool
+
+	// Cluster mode.
+	peers, clusterFile, peerListen string
+	electionTimeout, raftTick      time.Duration
+	replicationFactor, minInsync   int
+	// listenGiven: -listen was set on the command line or in the environment.
+	listenGiven bool
 }
 
 func parse(args []string) (*options, error) {
@@ -72,11 +79,22 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.initialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long a new group waits for more members before its first rebalance; 0 for none (group.initial.rebalance.delay.ms)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over HTTP on this address, e.g. 127.0.0.1:9644 (default: off)")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
+	fs.StringVar(&o.peers, "peers", "", "cluster mode: every node, this one included, as comma-separated id=kafkaHost:kafkaPort/peerHost:peerPort (default: a single node)")
+	fs.StringVar(&o.clusterFile, "cluster-file", "", "cluster mode: a file of -peers entries, one per line (# comments)")
+	fs.StringVar(&o.peerListen, "peer-listen", "", "address the peer (Raft) listener binds (default: this node's peerHost:peerPort in -peers)")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout: a failed leader is replaced within about one to two of these")
+	fs.DurationVar(&o.raftTick, "raft-tick", 100*time.Millisecond, "Raft tick: heartbeats go out every tick")
+	fs.IntVar(&o.replicationFactor, "default-replication-factor", 0, "replicas of an auto-created topic, and of CreateTopics asking for -1 (default: min(3, nodes))")
+	fs.IntVar(&o.minInsync, "min-insync-replicas", 0, "default min.insync.replicas of a topic (default: min(2, nodes) in a cluster, 1 on a single node)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if err := applyEnv(fs); err != nil {
 		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { o.listenGiven = o.listenGiven || f.Name == "listen" })
+	if _, ok := os.LookupEnv("CHRONIK_LISTEN"); ok {
+		o.listenGiven = true
 	}
 	return o, nil
 }
@@ -98,6 +116,17 @@ func applyEnv(fs *flag.FlagSet) error {
 }
 
 func (o *options) nodeConfig() (kafka.Config, error) {
+	peers, err := o.peerList()
+	if err != nil {
+		return kafka.Config{}, err
+	}
+	if len(peers) > 0 {
+		if err := o.clusterAddrs(peers); err != nil {
+			return kafka.Config{}, err
+		}
+	} else if o.replicationFactor > 1 {
+		return kafka.Config{}, fmt.Errorf("-default-replication-factor %d needs a cluster (-peers)", o.replicationFactor)
+	}
 	adv := o.advertise
 	if adv == "" {
 		adv = o.listen
@@ -133,7 +162,52 @@ func (o *options) nodeConfig() (kafka.Config, error) {
 
 		OffsetsTopicPartitions:       int32(o.offsetsPartitions),
 		GroupInitialRebalanceDelayMs: rebalanceDelayMs(o.initialRebalanceDelay),
+
+		Peers:                    peers,
+		RaftTickMs:               o.raftTick.Milliseconds(),
+		ElectionTimeoutMs:        o.electionTimeout.Milliseconds(),
+		DefaultReplicationFactor: int16(o.replicationFactor),
+		MinInsyncReplicas:        int32(o.minInsync),
 	}, nil
+}
+
+// peerList is the cluster from -peers or -cluster-file; none on a single node.
+func (o *options) peerList() ([]kafka.Peer, error) {
+	switch {
+	case o.peers != "" && o.clusterFile != "":
+		return nil, errors.New("-peers and -cluster-file are exclusive")
+	case o.clusterFile != "":
+		return readClusterFile(o.clusterFile)
+	}
+	return parsePeers(o.peers)
+}
+
+// clusterAddrs checks the cluster flags and derives this node's Kafka addresses from its
+// entry in peers: it listens there unless -listen says otherwise, and advertises it.
+func (o *options) clusterAddrs(peers []kafka.Peer) error {
+	me, ok := peerByID(peers, int32(o.nodeID))
+	if !ok {
+		return fmt.Errorf("-node-id %d is not among the peers", o.nodeID)
+	}
+	switch {
+	case o.raftTick < time.Millisecond:
+		return fmt.Errorf("-raft-tick %v: at least 1ms", o.raftTick)
+	case o.electionTimeout < 2*o.raftTick:
+		return fmt.Errorf("-election-timeout %v: at least two ticks (-raft-tick %v)", o.electionTimeout, o.raftTick)
+	case o.replicationFactor < 0 || o.replicationFactor > len(peers):
+		return fmt.Errorf("-default-replication-factor %d: between 1 and the %d nodes", o.replicationFactor, len(peers))
+	case o.minInsync < 0:
+		return fmt.Errorf("-min-insync-replicas %d: negative", o.minInsync)
+	}
+	own := gonet.JoinHostPort(me.Host, strconv.Itoa(int(me.Port)))
+	if o.advertise != "" && o.advertise != own {
+		return fmt.Errorf("-advertise %s differs from node %d's Kafka address %s in the peers (clients are told that one)", o.advertise, o.nodeID, own)
+	}
+	o.advertise = own
+	if !o.listenGiven {
+		o.listen = own
+	}
+	return nil
 }
 
 // rebalanceDelayMs maps a flag duration to the config, where 0 means the default and a
@@ -169,7 +243,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	scfg := cnet.ServerConfig{TLS: tlsCfg, IdleTimeout: o.idleTimeout}
+	scfg := cnet.ServerConfig{TLS: tlsCfg, IdleTimeout: o.idleTimeout, Peer: cnet.PeerOptions{Listen: o.peerListen}}
 	if !o.quiet {
 		scfg.Logf = logger.Printf
 	}
@@ -207,6 +281,10 @@ func run(args []string) error {
 	}
 	logger.Printf("node %d serving %s on %s (advertised %s:%d), data in %s, group-commit window %dms",
 		cfg.NodeID, proto, ln.Addr(), cfg.Host, cfg.Port, cfg.DataDir, cfg.GroupCommitWindowMs)
+	if b.Peers != nil {
+		logger.Printf("cluster of %d nodes, peer listener on %s, raft tick %dms, election timeout %dms",
+			len(cfg.Peers), b.Peers.Addr(), cfg.RaftTickMs, cfg.ElectionTimeoutMs)
+	}
 	if err := b.Wait(); err != nil {
 		return err
 	}
