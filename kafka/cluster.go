@@ -239,6 +239,7 @@ func (n *Node) Step(group uint64, m pb.Message) {
 		// News for the group: it ticks again. A leader's heartbeat answers are not news.
 		p.quiet, p.quiesced = 0, false
 	}
+	p.rep.SetClock(n.nowMs)
 	if err := p.rep.Step(m); err != nil && p.rep.Err() != nil {
 		p.fail(p.rep.Err())
 	}

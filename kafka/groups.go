@@ -294,6 +294,7 @@ func (n *Node) appendGroupRecords(i int, recs []group.Record, store group.StoreI
 	var last int64
 	if p.rep != nil {
 		p.quiet, p.quiesced = 0, false
+		p.rep.SetClock(n.nowMs)
 		n.cl.nextToken++
 		var err error
 		if _, last, err = p.rep.ProposeWrite(n.cl.nextToken, batch); err != nil {

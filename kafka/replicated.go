@@ -80,6 +80,7 @@ func (n *Node) produceReplicated(p *partition, acks int16, batch []byte, h recor
 	n.cl.nextToken++
 	tok := n.cl.nextToken
 	p.quiet, p.quiesced = 0, false
+	p.rep.SetClock(n.nowMs)
 	base, last, err := p.rep.ProposeWrite(tok, batch)
 	n.cl.touch(p)
 	if err != nil {

@@ -273,6 +273,11 @@ func (r *Replica) Tick(nowMs int64) {
 	}
 }
 
+// SetClock moves the loop's clock forward without a Raft tick: the append time of the
+// batches written next (segment age, LogAppendTime). For replicas that are not ticked
+// (quiesced).
+func (r *Replica) SetClock(nowMs int64) { r.nowMs = max(r.nowMs, nowMs) }
+
 // Step hands raft a message from a peer.
 func (r *Replica) Step(m pb.Message) (err error) {
 	if r.failed != nil {
