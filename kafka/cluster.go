@@ -301,6 +301,7 @@ func (n *Node) tickCluster() {
 			p.quiet++
 			if p.quiet >= quiesceTicks {
 				p.quiesced = true
+				p.rep.Quiesce()
 				continue
 			}
 		} else {

@@ -33,6 +33,12 @@ import (
 // partition name, so single-node loading never mistakes it for one).
 const metadataDir = "@metadata"
 
+// Per-replica memory bounds (docs/replication.md, "Memory").
+const (
+	replicaCacheBytes          = 1 << 20
+	replicaMaxUncommittedBytes = 16 << 20
+)
+
 // metaCommand is one entry of the metadata log.
 type metaCommand struct {
 	Origin int32  `json:"origin"` // the node that proposed it, which answers the request
@@ -371,6 +377,11 @@ func (n *Node) openReplica(p *partition) error {
 		Peers:         peers,
 		ElectionTicks: n.cl.electionTicks,
 		Log:           lc,
+		// Per-partition memory, bounded so that many partitions stay within the node's
+		// budget: the entry cache (dropped when the group quiesces) and the leader's
+		// uncommitted entries.
+		MaxCacheBytes:       replicaCacheBytes,
+		MaxUncommittedBytes: replicaMaxUncommittedBytes,
 		OnWrite: func(h record.Header) {
 			if p.pend != nil {
 				p.pend.Append(h)

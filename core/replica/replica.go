@@ -732,6 +732,10 @@ func (r *Replica) Settled() bool {
 	return ok
 }
 
+// Quiesce releases memory an idle replica does not need (the cache of recent entries).
+// Call it when the caller stops ticking a Settled replica.
+func (r *Replica) Quiesce() { r.st.dropCache() }
+
 // Term is raft's current term as last persisted.
 func (r *Replica) Term() uint64 { return r.term }
 

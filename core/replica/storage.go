@@ -87,8 +87,9 @@ var (
 	errTermTooLarge        = errors.New("replica: term does not fit partitionLeaderEpoch")
 )
 
-// defaultMaxRecent bounds Storage.recent: 2*defaultMaxRecent offsets, 1 MiB.
-const defaultMaxRecent = 1 << 16
+// defaultMaxRecent bounds Storage.recent: 2*defaultMaxRecent offsets, 64 KiB. Older
+// entries' offsets cost an index lookup and a short header walk (followers catching up).
+const defaultMaxRecent = 1 << 12
 
 // openStorage opens the log in dir and its state file, rebuilding the epochs and the
 // recent offsets from the batch headers. A missing state file is created with conf when the log is empty
@@ -369,6 +370,12 @@ func (s *Storage) noteRecent(offset int64) {
 		s.recent = s.recent[:copy(s.recent, s.recent[drop:])]
 		s.recentFirst += uint64(drop)
 	}
+}
+
+// dropCache forgets the cached entries (an idle group: every follower has them), so that
+// idle replicas hold no entry memory.
+func (s *Storage) dropCache() {
+	s.cache, s.cacheBytes = nil, 0
 }
 
 // offsetEnd is the offset after entry i, in [first-1, LastIndex()].
