@@ -34,17 +34,24 @@ type writeInput struct {
 }
 
 // logModel is a partition as an append-only log: produce(v) answered with offset o is
-// legal only when o is the log's length. Fetches stay out of the model; the queue checks
-// cover what they read.
-var logModel = porcupine.Model{
-	Init: func() any { return logState{} },
-	Step: func(state, input, output any) (bool, any) {
+// legal only when o is the log's length, or, in cluster mode, when every offset from the
+// length to o holds a control batch in the final log (a leader change's entry: the
+// broker's own write). nextData(o) is the first offset at or after o that holds no
+// control batch. Fetches stay out of the model; the queue checks cover what they read.
+func logModel(nextData func(int64) int64) porcupine.Model {
+	m := baseModel
+	m.Step = func(state, input, output any) (bool, any) {
 		st, in, off := state.(logState), input.(writeInput), output.(int64)
-		if off != st.length {
+		if off != nextData(st.length) {
 			return false, st
 		}
-		return true, logState{length: st.length + int64(in.n), hash: mix64(st.hash ^ in.value)}
-	},
+		return true, logState{length: off + int64(in.n), hash: mix64(st.hash ^ in.value)}
+	}
+	return m
+}
+
+var baseModel = porcupine.Model{
+	Init:  func() any { return logState{} },
 	Equal: func(a, b any) bool { return a.(logState) == b.(logState) },
 	Hash:  func(st any) uint64 { return st.(logState).hash ^ uint64(st.(logState).length) },
 	DescribeOperation: func(input, output any) string {
@@ -68,6 +75,9 @@ func (s *Sim) checkPartition(p int32) {
 	final := s.hist.final[p]
 	where := make(map[uint64]int64, len(final))
 	for o, v := range final {
+		if v == controlValue {
+			continue
+		}
 		if prev, dup := where[v]; dup {
 			s.violate("duplicate", p, "value %#x (%s) at offsets %d and %d", v, s.describe(v), prev, o)
 			continue
@@ -126,13 +136,28 @@ func (s *Sim) checkPartition(p int32) {
 			}
 		}
 	}
-	res, info := porcupine.CheckOperationsVerbose(logModel, ops, porcupineTimeout)
+	// nextData[o] for o within the final log; beyond it, o itself.
+	next := make([]int64, len(final)+1)
+	next[len(final)] = int64(len(final))
+	for o := len(final) - 1; o >= 0; o-- {
+		next[o] = int64(o)
+		if final[o] == controlValue {
+			next[o] = next[o+1]
+		}
+	}
+	model := logModel(func(o int64) int64 {
+		if o >= 0 && o < int64(len(next)) {
+			return next[o]
+		}
+		return o
+	})
+	res, info := porcupine.CheckOperationsVerbose(model, ops, porcupineTimeout)
 	if res == porcupine.Unknown {
 		s.res.LinearizabilityUnknown = true
 	}
 	viz := ""
 	if res == porcupine.Illegal || s.partFailed[p] > 0 {
-		viz = s.visualize(p, info)
+		viz = s.visualize(model, p, info)
 	}
 	if res == porcupine.Illegal {
 		s.violate("linearizability", p, "%d writes are not linearizable as an append-only log%s", len(ops), viz)
@@ -141,7 +166,7 @@ func (s *Sim) checkPartition(p int32) {
 
 // visualize writes the porcupine visualization of partition p's history under OutDir
 // and returns a note saying where, or "" when it wrote none.
-func (s *Sim) visualize(p int32, info porcupine.LinearizationInfo) string {
+func (s *Sim) visualize(model porcupine.Model, p int32, info porcupine.LinearizationInfo) string {
 	if s.cfg.OutDir == "" {
 		return ""
 	}
@@ -149,7 +174,7 @@ func (s *Sim) visualize(p int32, info porcupine.LinearizationInfo) string {
 	if err := os.MkdirAll(s.cfg.OutDir, 0o755); err != nil {
 		return ""
 	}
-	if err := porcupine.VisualizePath(logModel, info, path); err != nil {
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
 		return ""
 	}
 	s.res.Visualizations = append(s.res.Visualizations, path)

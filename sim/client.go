@@ -27,6 +27,7 @@ type call struct {
 	req    kmsg.Request
 	frame  []byte
 	tag    int64 // the owner's
+	node   int   // the node it went to
 	sentUs int64
 }
 
@@ -34,32 +35,43 @@ type call struct {
 // correlation id).
 const connectToken = ^uint64(0)
 
-// clientConn is a simulated client's connection to a node: it speaks the Kafka protocol
-// in bytes, pipelining requests and matching answers by correlation id, and it resets the
-// connection when an answer is late, as franz-go does.
+// clientConn is one simulated client: its identity, its one timer, and a connection to
+// each node it talks to (nodeConn), opened when first needed.
 type clientConn struct {
-	s     *Sim
-	idx   int
-	who   string
-	owner owner
-	node  *simNode
+	s        *Sim
+	idx      int
+	who      string
+	owner    owner
+	conns    []*nodeConn // by node index
+	nextCorr int32
+	timerGen uint64
+	clientID string
+	// done is set once the client has left: it opens no more connections.
+	done bool
+	// tornWrite, when set, makes the next request go out cut short, then the connection
+	// closes: a client that dies mid-write (its draws come from this generator).
+	tornWrite *rand.Rand
+}
 
+// nodeConn is a client's connection to one node: it speaks the Kafka protocol in bytes,
+// pipelining requests and matching answers by correlation id, and it resets the
+// connection when an answer is late, as franz-go does.
+type nodeConn struct {
+	cc        *clientConn
+	node      *simNode
 	l         *link // nil when not connected
 	connected bool
 	framer    *kafka.Framer
 	calls     []*call // sent, oldest first; answers come in this order
 	queued    []*call // waiting for the connection
-	nextCorr  int32
-	timerGen  uint64
-	clientID  string
-	// tornWrite, when set, makes the next request go out cut short, then the client
-	// closes: a client that dies mid-write (its draws come from this generator).
-	tornWrite *rand.Rand
 }
 
 func (s *Sim) newClient(name string, o owner) *clientConn {
-	cc := &clientConn{s: s, idx: len(s.clients), owner: o, node: s.nodes[0], clientID: name}
+	cc := &clientConn{s: s, idx: len(s.clients), owner: o, clientID: name}
 	cc.who = "c" + itoa(cc.idx)
+	for _, n := range s.nodes {
+		cc.conns = append(cc.conns, &nodeConn{cc: cc, node: n})
+	}
 	s.clients = append(s.clients, cc)
 	return cc
 }
@@ -70,98 +82,117 @@ func (cc *clientConn) wakeIn(dUs int64) {
 	cc.s.after(dUs, event{kind: evWake, idx: int32(cc.idx), token: cc.timerGen})
 }
 
-// send queues req; the connection is opened when needed.
-func (cc *clientConn) send(req kmsg.Request, tag int64) *call {
+// send queues req for node; the connection is opened when needed.
+func (cc *clientConn) send(node int, req kmsg.Request, tag int64) *call {
 	cc.nextCorr++
-	c := &call{corr: cc.nextCorr, req: req, tag: tag}
+	c := &call{corr: cc.nextCorr, req: req, tag: tag, node: node}
 	c.frame = appendRequest(nil, c.corr, cc.clientID, req)
-	if cc.l == nil {
-		cc.dial()
+	nc := cc.conns[node]
+	if nc.l == nil {
+		nc.dial()
 	}
-	if cc.connected {
-		cc.transmit(c)
+	if nc.connected {
+		nc.transmit(c)
 	} else {
-		cc.queued = append(cc.queued, c)
+		nc.queued = append(nc.queued, c)
 	}
 	return c
 }
 
-func (cc *clientConn) dial() {
-	cc.l = cc.s.newLink(cc, cc.node)
-	cc.connected = false
-	cc.framer = kafka.NewFramer(kafka.MaxFrameBytes)
-	cc.s.tr.line(cc.s.now, cc.who, "dial").i("link", int64(cc.l.id)).end()
-	cc.l.send(toServer, chSyn, nil)
-	cc.s.after(connectTimeoutUs, event{kind: evTimeout, link: cc.l, token: connectToken})
+// close closes every connection of the client gracefully.
+func (cc *clientConn) close() {
+	for _, nc := range cc.conns {
+		nc.close()
+	}
 }
 
-func (cc *clientConn) transmit(c *call) {
+// drop resets every connection of the client.
+func (cc *clientConn) drop() {
+	for _, nc := range cc.conns {
+		nc.drop(true)
+	}
+}
+
+func (nc *nodeConn) dial() {
+	cc := nc.cc
+	nc.l = cc.s.newLink(nc, nc.node)
+	nc.connected = false
+	nc.framer = kafka.NewFramer(kafka.MaxFrameBytes)
+	cc.s.tr.line(cc.s.now, cc.who, "dial").i("link", int64(nc.l.id)).i("node", int64(nc.node.idx)).end()
+	nc.l.send(toServer, chSyn, nil)
+	cc.s.after(connectTimeoutUs, event{kind: evTimeout, link: nc.l, token: connectToken})
+}
+
+func (nc *nodeConn) transmit(c *call) {
+	cc := nc.cc
 	c.sentUs = cc.s.now
-	cc.calls = append(cc.calls, c)
-	cc.s.tr.line(cc.s.now, cc.who, "send").i("link", int64(cc.l.id)).i("key", int64(c.req.Key())).
+	nc.calls = append(nc.calls, c)
+	cc.s.tr.line(cc.s.now, cc.who, "send").i("link", int64(nc.l.id)).i("key", int64(c.req.Key())).
 		i("v", int64(c.req.GetVersion())).i("corr", int64(c.corr)).i("len", int64(len(c.frame))).end()
 	if r := cc.tornWrite; r != nil {
 		cc.tornWrite = nil
 		cut := 1 + r.IntN(len(c.frame)-1)
-		cc.s.tr.line(cc.s.now, cc.who, "torn-write").i("link", int64(cc.l.id)).i("sent", int64(cut)).end()
-		cc.l.send(toServer, chData, c.frame[:cut])
-		cc.close()
+		cc.s.tr.line(cc.s.now, cc.who, "torn-write").i("link", int64(nc.l.id)).i("sent", int64(cut)).end()
+		nc.l.send(toServer, chData, c.frame[:cut])
+		nc.close()
 		return
 	}
-	cc.l.send(toServer, chData, c.frame)
-	cc.s.after(requestTimeoutUs, event{kind: evTimeout, link: cc.l, token: uint64(c.corr)})
+	nc.l.send(toServer, chData, c.frame)
+	cc.s.after(requestTimeoutUs, event{kind: evTimeout, link: nc.l, token: uint64(c.corr)})
 }
 
 // receive takes a chunk that reached the client.
-func (cc *clientConn) receive(l *link, ch chunk) {
-	if l != cc.l {
+func (nc *nodeConn) receive(l *link, ch chunk) {
+	if l != nc.l {
 		return
 	}
+	cc := nc.cc
 	switch ch.kind {
 	case chSynAck:
-		cc.connected = true
-		queued := cc.queued
-		cc.queued = nil
+		nc.connected = true
+		queued := nc.queued
+		nc.queued = nil
 		for i, c := range queued {
-			if cc.l != l { // a torn write closed the connection
+			if nc.l != l { // a torn write closed the connection
 				for _, rest := range queued[i:] {
 					cc.owner.lost(rest)
 				}
 				return
 			}
-			cc.transmit(c)
+			nc.transmit(c)
 		}
 	case chData:
-		cc.framer.Feed(ch.data)
-		for cc.l == l {
-			frame, err := cc.framer.Next()
+		nc.framer.Feed(ch.data)
+		for nc.l == l {
+			frame, err := nc.framer.Next()
 			if err != nil {
 				cc.s.violate("protocol", -1, "%s: response framing: %v", cc.who, err)
-				cc.drop(true)
+				nc.drop(true)
 				return
 			}
 			if frame == nil {
 				return
 			}
-			cc.answer(frame)
+			nc.answer(frame)
 		}
 	case chFin, chRst:
-		cc.drop(false)
+		nc.drop(false)
 	}
 }
 
 // answer matches a response frame to the oldest call and hands it to the owner.
-func (cc *clientConn) answer(frame []byte) {
-	if len(cc.calls) == 0 || len(frame) < 4 {
+func (nc *nodeConn) answer(frame []byte) {
+	cc := nc.cc
+	if len(nc.calls) == 0 || len(frame) < 4 {
 		cc.s.violate("protocol", -1, "%s: a response nobody asked for (%d bytes)", cc.who, len(frame))
-		cc.drop(true)
+		nc.drop(true)
 		return
 	}
-	c := cc.calls[0]
+	c := nc.calls[0]
 	corr := int32(binary.BigEndian.Uint32(frame))
 	if corr != c.corr {
 		cc.s.violate("protocol", -1, "%s: response correlation id %d, expected %d", cc.who, corr, c.corr)
-		cc.drop(true)
+		nc.drop(true)
 		return
 	}
 	resp := c.req.ResponseKind()
@@ -174,32 +205,33 @@ func (cc *clientConn) answer(frame []byte) {
 	}
 	if err := resp.ReadFrom(body); err != nil {
 		cc.s.violate("protocol", -1, "%s: key %d v%d response does not parse: %v", cc.who, c.req.Key(), c.req.GetVersion(), err)
-		cc.drop(true)
+		nc.drop(true)
 		return
 	}
-	cc.calls[0] = nil
-	cc.calls = cc.calls[1:]
+	nc.calls[0] = nil
+	nc.calls = nc.calls[1:]
 	cc.s.tr.line(cc.s.now, cc.who, "answer").i("key", int64(c.req.Key())).i("corr", int64(c.corr)).
 		i("rtt_us", cc.s.now-c.sentUs).end()
 	cc.owner.reply(c, resp)
 }
 
 // timeout fires a request or connect timeout of link l.
-func (cc *clientConn) timeout(l *link, token uint64) {
-	if l != cc.l {
+func (nc *nodeConn) timeout(l *link, token uint64) {
+	if l != nc.l {
 		return
 	}
+	cc := nc.cc
 	if token == connectToken {
-		if !cc.connected {
+		if !nc.connected {
 			cc.s.tr.line(cc.s.now, cc.who, "connect-timeout").i("link", int64(l.id)).end()
-			cc.drop(true)
+			nc.drop(true)
 		}
 		return
 	}
-	for _, c := range cc.calls {
+	for _, c := range nc.calls {
 		if uint64(c.corr) == token {
 			cc.s.tr.line(cc.s.now, cc.who, "request-timeout").i("link", int64(l.id)).i("corr", int64(c.corr)).end()
-			cc.drop(true)
+			nc.drop(true)
 			return
 		}
 	}
@@ -207,40 +239,40 @@ func (cc *clientConn) timeout(l *link, token uint64) {
 
 // drop ends the connection (resetting it when reset; otherwise the server ended it) and
 // tells the owner every call on it is lost.
-func (cc *clientConn) drop(reset bool) {
-	l := cc.l
+func (nc *nodeConn) drop(reset bool) {
+	l := nc.l
 	if l == nil {
 		return
 	}
-	cc.l = nil
-	cc.connected = false
+	nc.l = nil
+	nc.connected = false
 	if reset {
 		l.reset(true)
 	} else {
 		l.dead[toClient] = true
 	}
-	cc.s.tr.line(cc.s.now, cc.who, "drop").i("link", int64(l.id)).i("lost", int64(len(cc.calls)+len(cc.queued))).end()
-	cc.loseAll()
+	nc.cc.s.tr.line(nc.cc.s.now, nc.cc.who, "drop").i("link", int64(l.id)).i("lost", int64(len(nc.calls)+len(nc.queued))).end()
+	nc.loseAll()
 }
 
 // close closes the connection gracefully.
-func (cc *clientConn) close() {
-	l := cc.l
+func (nc *nodeConn) close() {
+	l := nc.l
 	if l == nil {
 		return
 	}
-	cc.l = nil
-	cc.connected = false
+	nc.l = nil
+	nc.connected = false
 	l.closeFrom(true)
-	cc.s.tr.line(cc.s.now, cc.who, "close").i("link", int64(l.id)).i("lost", int64(len(cc.calls)+len(cc.queued))).end()
-	cc.loseAll()
+	nc.cc.s.tr.line(nc.cc.s.now, nc.cc.who, "close").i("link", int64(l.id)).i("lost", int64(len(nc.calls)+len(nc.queued))).end()
+	nc.loseAll()
 }
 
-func (cc *clientConn) loseAll() {
-	lost := append(cc.calls, cc.queued...)
-	cc.calls, cc.queued = nil, nil
+func (nc *nodeConn) loseAll() {
+	lost := append(nc.calls, nc.queued...)
+	nc.calls, nc.queued = nil, nil
 	for _, c := range lost {
-		cc.owner.lost(c)
+		nc.cc.owner.lost(c)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 // Limits of a run: every duration, count and loop of the simulator is bounded.
 const (
 	MaxDurationMs = 10 * 60 * 1000 // longest fault window of one run
-	MaxNodes      = 1              // one broker until replication lands
+	MaxNodes      = 3              // brokers of one run; more than one runs cluster mode
 	maxFaults     = 10000          // faults in one schedule
 	maxEvents     = 200_000_000    // events in one run: beyond it the run fails as runaway
 	maxViolations = 50             // violations kept per run (all are counted)
@@ -21,8 +21,10 @@ const (
 
 // Config describes one run. The zero value of every field but Seed takes a default.
 type Config struct {
-	Seed  uint64
-	Nodes int // default 1
+	Seed uint64
+	// Nodes is the number of brokers, default 1; more than one run in cluster mode
+	// (kafka.Config.Peers), every partition replicated on every node.
+	Nodes int
 	// DurationMs is the fault window: faults are injected in [faultStartMs, DurationMs),
 	// then they heal and the run checks progress, quiesces, and verifies. Default 5000.
 	DurationMs int64
@@ -57,7 +59,7 @@ func (c *Config) validate() error {
 		c.Nodes = 1
 	}
 	if c.Nodes < 1 || c.Nodes > MaxNodes {
-		return fmt.Errorf("sim: %d nodes: this simulator drives 1 to %d nodes (replication is not built yet)", c.Nodes, MaxNodes)
+		return fmt.Errorf("sim: %d nodes: this simulator drives 1 to %d nodes", c.Nodes, MaxNodes)
 	}
 	if c.DurationMs == 0 {
 		c.DurationMs = 5000
@@ -108,13 +110,19 @@ const (
 	maxBackoffUs      = 150_000
 )
 
-// Phases of a run after the fault window, in simulated ms.
+// Phases of a run after the fault window, in simulated ms. A cluster gets longer: after
+// the heal its groups may first have to elect leaders (an election timeout of 1-2s,
+// more when votes split), and its clients to find them.
 const (
-	faultStartMs = 200  // faults start once the topic exists
-	progressMs   = 3000 // after healing, every producer must be acknowledged within this
-	quiesceMs    = 2000 // producers stopped, consumers catch up
-	idleMs       = 1000 // no client at all: the broker must be quiet
-	verifyMs     = 3000 // the verifying consumers must read everything within this
+	faultStartMs        = 200  // faults start once the topic exists
+	progressMs          = 3000 // after healing, every producer must be acknowledged within this
+	quiesceMs           = 2000 // producers stopped, consumers catch up
+	idleMs              = 1000 // no client at all: the broker must be quiet
+	verifyMs            = 3000 // the verifying consumers must read everything within this
+	clusterProgressMs   = 6000
+	clusterQuiesceMs    = 3000
+	clusterVerifyMs     = 4000
+	clusterFaultStartMs = 1000 // a cluster elects its first leaders and creates the topic
 	// maxIdleEventsPerS bounds the events a broker with no client may cause: a closed
 	// socket whose handler spins shows up here.
 	maxIdleEventsPerS = 50

@@ -16,6 +16,7 @@ type consumer struct {
 	s       *Sim
 	cc      *clientConn
 	rng     *rand.Rand
+	routes  *routes
 	part    int32
 	version int16
 	waitMs  int32
@@ -33,6 +34,7 @@ type consumer struct {
 
 func (c *consumer) init(verify bool) {
 	c.rng = c.s.clientRand(c.cc)
+	c.routes = newRoutes(c.cc, c.rng)
 	c.verify = verify
 	c.version = int16(between(c.rng, 4, 12))
 	c.waitMs = int32(between(c.rng, 5, 500))
@@ -55,6 +57,10 @@ func (c *consumer) wake() {
 	if c.stopped || c.inflight || c.broken || c.verified {
 		return
 	}
+	node := c.routes.leaderOf(c.part)
+	if node < 0 {
+		return // the routes' answer wakes the consumer
+	}
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = c.version
 	req.ReplicaID = -1
@@ -68,18 +74,31 @@ func (c *consumer) wake() {
 	p.Partition = c.part
 	p.FetchOffset = c.pos
 	p.PartitionMaxBytes = c.partB
+	if c.routes.clustered() {
+		p.CurrentLeaderEpoch = c.routes.epoch[c.part] // sent from v9 on (KIP-320)
+	}
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
 	c.inflight = true
-	c.cc.send(req, 0)
+	c.cc.send(node, req, int64(c.routes.epoch[c.part]))
 }
 
-func (c *consumer) lost(*call) {
-	c.inflight = false
+func (c *consumer) lost(call *call) {
+	if call.tag == metaTag {
+		c.routes.lost()
+	} else {
+		c.routes.lostNode(call.node)
+		c.inflight = false
+	}
 	c.cc.wakeIn(backoff(c.rng))
 }
 
-func (c *consumer) reply(_ *call, resp kmsg.Response) {
+func (c *consumer) reply(call *call, resp kmsg.Response) {
+	if r, ok := resp.(*kmsg.MetadataResponse); ok {
+		c.routes.take(r)
+		c.wake()
+		return
+	}
 	c.inflight = false
 	r := resp.(*kmsg.FetchResponse)
 	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
@@ -98,10 +117,13 @@ func (c *consumer) reply(_ *call, resp kmsg.Response) {
 		c.broken = true
 		return
 	default:
+		if movedCode(rp.ErrorCode) {
+			c.routes.invalidate(c.part)
+		}
 		c.cc.wakeIn(backoff(c.rng))
 		return
 	}
-	c.take(rp)
+	c.take(rp, call)
 	if c.broken {
 		return
 	}
@@ -114,15 +136,32 @@ func (c *consumer) reply(_ *call, resp kmsg.Response) {
 }
 
 // take checks and records one partition's answer.
-func (c *consumer) take(rp *kmsg.FetchResponseTopicPartition) {
+//
+// In cluster mode a new leader's high watermark may start below its predecessor's (it
+// catches up once its first entry commits; Kafka's does the same), so the high
+// watermark must not go back within one leader epoch: checked for fetches that carry
+// the epoch (v9 on), which the broker fences, so the answer is from that epoch's leader.
+func (c *consumer) take(rp *kmsg.FetchResponseTopicPartition, call *call) {
 	h := &c.s.hist
 	hw := rp.HighWatermark
-	if hw < h.maxHW[c.part] {
-		c.s.violate("hw-regressed", c.part, "%s: high watermark %d after %d was served", c.cc.who, hw, h.maxHW[c.part])
-		c.broken = true
-		return
+	switch {
+	case !c.routes.clustered():
+		if hw < h.maxHW[c.part] {
+			c.s.violate("hw-regressed", c.part, "%s: high watermark %d after %d was served", c.cc.who, hw, h.maxHW[c.part])
+			c.broken = true
+			return
+		}
+	case call.req.GetVersion() >= 9:
+		epoch := int32(call.tag)
+		m := h.epochHW[c.part]
+		if prev, ok := m[epoch]; ok && hw < prev {
+			c.s.violate("hw-regressed", c.part, "%s: high watermark %d in leader epoch %d after %d was served in it", c.cc.who, hw, epoch, prev)
+			c.broken = true
+			return
+		}
+		m[epoch] = hw
 	}
-	h.maxHW[c.part] = hw
+	h.maxHW[c.part] = max(h.maxHW[c.part], hw)
 	c.hw = hw
 	err := readBatches(rp.RecordBatches, func(offset int64, v uint64, ok bool) {
 		if c.broken || offset < c.pos {

@@ -39,10 +39,26 @@ const (
 	// FaultSkewBack steps a node's clock back by -SkewMs (an NTP step): not in the
 	// default mix, see docs/simulator.md.
 	FaultSkewBack
+	// The peer network's faults (cluster mode; drawn only for runs of several nodes).
+	//
+	// FaultIsolate cuts a node from every other node both ways for DurMs (its clients
+	// still reach it); with Leader, the node is the one leading partition Client mod
+	// partitions when the fault fires: an isolated leader.
+	FaultIsolate
+	// FaultSplit cuts the link between Node and Peer both ways for DurMs.
+	FaultSplit
+	// FaultPeerOneWay drops what Node sends to Peer (not the reverse) for DurMs.
+	FaultPeerOneWay
+	// FaultPeerDrop drops each peer message with probability Prob for DurMs.
+	FaultPeerDrop
 	numFaultKinds
 )
 
-var faultNames = [numFaultKinds]string{"crash", "torn", "eio", "close", "reset", "delay", "partition", "oneway", "pause", "skew", "skewback"}
+var faultNames = [numFaultKinds]string{"crash", "torn", "eio", "close", "reset", "delay", "partition", "oneway", "pause", "skew", "skewback",
+	"isolate", "split", "peeroneway", "peerdrop"}
+
+// peerFault reports whether k is a fault of the peer network.
+func peerFault(k FaultKind) bool { return k >= FaultIsolate && k <= FaultPeerDrop }
 
 func (k FaultKind) String() string {
 	if k < numFaultKinds {
@@ -56,16 +72,18 @@ func (k FaultKind) String() string {
 var faultRatePerS = [numFaultKinds]float64{
 	FaultCrash: 0.3, FaultTorn: 0.3, FaultEIO: 0.2, FaultClose: 1, FaultReset: 1,
 	FaultDelay: 0.4, FaultPartition: 0.3, FaultOneWay: 0.2, FaultPause: 0.3, FaultSkew: 0.3, FaultSkewBack: 0.3,
+	FaultIsolate: 0.4, FaultSplit: 0.3, FaultPeerOneWay: 0.2, FaultPeerDrop: 0.2,
 }
 
 // Profiles are named fault mixes for -faults.
 var Profiles = map[string]string{
 	"none":    "",
-	"default": "crash,torn,eio,close,reset,delay,partition,oneway,pause,skew",
-	"all":     "crash,torn,eio,close,reset,delay,partition,oneway,pause,skew,skewback",
+	"default": "crash,torn,eio,close,reset,delay,partition,oneway,pause,skew,isolate,split,peeroneway,peerdrop",
+	"all":     "crash,torn,eio,close,reset,delay,partition,oneway,pause,skew,skewback,isolate,split,peeroneway,peerdrop",
 	"clock":   "skew,skewback",
 	"disk":    "crash,torn,eio",
-	"net":     "close,reset,delay,partition,oneway,pause",
+	"net":     "close,reset,delay,partition,oneway,pause,isolate,split,peeroneway,peerdrop",
+	"peer":    "isolate,split,peeroneway,peerdrop",
 	"crash":   "crash,torn",
 }
 
@@ -87,7 +105,7 @@ func ParseFaults(mix string) ([numFaultKinds]bool, error) {
 			}
 		}
 		if !found {
-			return set, fmt.Errorf("sim: unknown fault %q (kinds: %s; profiles: default, all, disk, net, crash, clock, none)", name, strings.Join(faultNames[:], ","))
+			return set, fmt.Errorf("sim: unknown fault %q (kinds: %s; profiles: default, all, disk, net, peer, crash, clock, none)", name, strings.Join(faultNames[:], ","))
 		}
 	}
 	return set, nil
@@ -114,6 +132,9 @@ type Fault struct {
 	SkewMs     int64   // skew: clock jump
 	DriftPPM   int64   // skew: new drift
 	Seed       uint64  // the fault's own randomness (crash clone)
+	Leader     bool    // isolate: the node leading partition Client mod partitions
+	Peer       int     // split, peeroneway: the other node
+	Prob       float64 // peerdrop: the probability a message is dropped
 }
 
 func (f Fault) String() string {
@@ -140,6 +161,12 @@ func (f Fault) String() string {
 		fmt.Fprintf(&b, " for=%dms", f.DurMs)
 	case FaultSkew, FaultSkewBack:
 		fmt.Fprintf(&b, " skew=%dms drift=%dppm", f.SkewMs, f.DriftPPM)
+	case FaultIsolate:
+		fmt.Fprintf(&b, " leader=%v client=%d for=%dms", f.Leader, f.Client, f.DurMs)
+	case FaultSplit, FaultPeerOneWay:
+		fmt.Fprintf(&b, " peer=n%d for=%dms", f.Peer, f.DurMs)
+	case FaultPeerDrop:
+		fmt.Fprintf(&b, " prob=%.2f for=%dms", f.Prob, f.DurMs)
 	}
 	return b.String()
 }
@@ -149,7 +176,7 @@ func (f Fault) String() string {
 func drawSchedule(seed uint64, mix [numFaultKinds]bool, nodes int, fromMs, toMs int64) []Fault {
 	var out []Fault
 	for k := FaultKind(0); k < numFaultKinds; k++ {
-		if !mix[k] {
+		if !mix[k] || (peerFault(k) && nodes < 2) {
 			continue
 		}
 		r := newRand(seed, streamFaults, uint64(k))
@@ -189,6 +216,15 @@ func drawSchedule(seed uint64, mix [numFaultKinds]bool, nodes int, fromMs, toMs 
 				f.SkewMs, f.DriftPPM = between(r, 0, 5000), between(r, -500, 500)
 			case FaultSkewBack:
 				f.SkewMs, f.DriftPPM = between(r, -5000, -1), between(r, -500, 500)
+			case FaultIsolate:
+				f.Leader = r.IntN(3) != 0
+				f.DurMs = between(r, 100, 3000)
+			case FaultSplit, FaultPeerOneWay:
+				f.Peer = (f.Node + 1 + r.IntN(nodes-1)) % nodes
+				f.DurMs = between(r, 100, 2500)
+			case FaultPeerDrop:
+				f.Prob = 0.05 + r.Float64()*0.5
+				f.DurMs = between(r, 100, 2000)
 			}
 			out = append(out, f)
 		}

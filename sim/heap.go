@@ -6,15 +6,17 @@ import "chronik/kafka"
 type evKind uint8
 
 const (
-	evDeliver  evKind = iota // the head chunk of link.q[dir] arrives at the far end
-	evWake                   // a client's timer (idx: client, token: its timer token)
-	evTimeout                // a request's timeout (link, token: correlation id)
-	evTick                   // a node's deadline (node, gen)
-	evSyncDone               // a node's fsync completes (node, gen, task)
-	evFault                  // fault idx of the schedule starts
-	evFaultEnd               // fault idx's effect ends (restart, pause end, kill)
-	evPhase                  // the run's phase idx begins
-	evSpin                   // planted bug spin-on-close: a dead handler reads again
+	evDeliver     evKind = iota // the head chunk of link.q[dir] arrives at the far end
+	evWake                      // a client's timer (idx: client, token: its timer token)
+	evTimeout                   // a request's timeout (link, token: correlation id)
+	evTick                      // a node's deadline (node, gen)
+	evSyncDone                  // a node's fsync completes (node, gen, task)
+	evFault                     // fault idx of the schedule starts
+	evFaultEnd                  // fault idx's effect ends (restart, pause end, kill)
+	evPhase                     // the run's phase idx begins
+	evSpin                      // planted bug spin-on-close: a dead handler reads again
+	evPeer                      // the head message of peer link idx arrives (gen: link epoch)
+	evUnreachable               // node learns it could not send to Raft id token (gen)
 )
 
 // event is one scheduled event; the fields a kind does not use are zero.

@@ -36,6 +36,9 @@ type history struct {
 	obs [][]uint64
 	// maxHW is the highest high watermark a fetch returned, per partition.
 	maxHW []int64
+	// epochHW is, per partition, the highest high watermark a fetch carrying a leader
+	// epoch returned, by epoch (cluster mode).
+	epochHW []map[int32]int64
 	// ackedEnd is the end offset of the highest acknowledged write, per partition.
 	ackedEnd []int64
 	// final is the log the verifying consumers read at the end, per partition.

@@ -32,10 +32,11 @@ func (s *Sim) startFault(i int) {
 		endAt(f.DurMs) // the supervisor kills the node
 	case FaultClose:
 		cc := s.target(f.Client)
+		nc := cc.conns[n.idx]
 		if f.ServerSide {
-			if cc.l != nil && cc.l.srv != nil && !cc.l.srv.closed && n.up() && !n.paused {
+			if nc.l != nil && nc.l.srv != nil && !nc.l.srv.closed && n.up() && !n.paused {
 				n.begin()
-				cc.l.srv.end(true)
+				nc.l.srv.end(true)
 				n.flush()
 			}
 			return
@@ -45,14 +46,14 @@ func (s *Sim) startFault(i int) {
 			cc.tornWrite = newRand(s.cfg.Seed, streamFault, f.Seed)
 			return
 		}
-		cc.close()
+		nc.close()
 	case FaultReset:
-		s.target(f.Client).drop(true)
+		s.target(f.Client).conns[n.idx].drop(true)
 	case FaultDelay:
 		s.spikeUntil = max(s.spikeUntil, s.now+f.DurMs*1000)
 		s.spikeExtraUs = f.ExtraMs * 1000
 	case FaultPartition, FaultOneWay:
-		c := cut{client: -1, both: f.Kind == FaultPartition, toSrv: f.ToServer, untilUs: s.now + f.DurMs*1000}
+		c := cut{client: -1, node: n.idx, both: f.Kind == FaultPartition, toSrv: f.ToServer, untilUs: s.now + f.DurMs*1000}
 		if f.Client >= 0 {
 			c.client = s.target(f.Client).idx
 		}
@@ -63,6 +64,22 @@ func (s *Sim) startFault(i int) {
 		}
 		n.pause(s.now + f.DurMs*1000)
 		endAt(f.DurMs)
+	case FaultIsolate:
+		target := n.idx
+		if f.Leader {
+			if g := s.oracle.group(int32(f.Client % s.cfg.Workload.Partitions)); g != 0 {
+				if l := s.oracle.leaderOf(g); l >= 0 {
+					target = l
+				}
+			}
+		}
+		s.tr.line(s.now, "sim", "isolate").i("node", int64(target)).end()
+		s.peerCuts = append(s.peerCuts, peerCut{a: target, b: -1, both: true, untilUs: s.now + f.DurMs*1000})
+	case FaultSplit, FaultPeerOneWay:
+		s.peerCuts = append(s.peerCuts, peerCut{a: n.idx, b: f.Peer % len(s.nodes), both: f.Kind == FaultSplit, untilUs: s.now + f.DurMs*1000})
+	case FaultPeerDrop:
+		s.peerDropUntil = max(s.peerDropUntil, s.now+f.DurMs*1000)
+		s.peerDropProb = f.Prob
 	case FaultSkew, FaultSkewBack:
 		n.skew(f.SkewMs, f.DriftPPM)
 		if n.up() && !n.paused {

@@ -36,7 +36,7 @@ type chunk struct {
 type link struct {
 	id   uint64 // also the server side's kafka.ConnID
 	s    *Sim
-	cl   *clientConn
+	cl   *nodeConn
 	node *simNode
 	rng  *rand.Rand
 	// baseUs is this link's one-way latency.
@@ -51,7 +51,7 @@ type link struct {
 	dead  [2]bool     // dead[d]: the receiving end of direction d is gone; chunks are dropped
 }
 
-func (s *Sim) newLink(cl *clientConn, n *simNode) *link {
+func (s *Sim) newLink(cl *nodeConn, n *simNode) *link {
 	s.nextLink++
 	l := &link{id: s.nextLink, s: s, cl: cl, node: n, rng: newRand(s.cfg.Seed, streamNet, s.nextLink)}
 	l.baseUs = between(l.rng, 50, 400)
@@ -74,7 +74,7 @@ func (l *link) latency(dir uint8) int64 {
 func (l *link) heldUntil(dir uint8) int64 {
 	var until int64
 	for _, c := range l.s.cuts {
-		if c.untilUs <= l.s.now || (c.client >= 0 && c.client != l.cl.idx) {
+		if c.untilUs <= l.s.now || (c.client >= 0 && c.client != l.cl.cc.idx) || (c.node >= 0 && c.node != l.node.idx) {
 			continue
 		}
 		if c.both || c.toSrv == (dir == toServer) {
@@ -126,7 +126,7 @@ func (l *link) deliver(ev event) {
 	}
 	who := l.node.who
 	if d == toClient {
-		who = l.cl.who
+		who = l.cl.cc.who
 	}
 	l.s.tr.line(l.s.now, who, "recv").i("link", int64(l.id)).s("seg", chunkNames[c.kind]).i("len", int64(len(c.data))).end()
 	if d == toServer {

@@ -45,6 +45,8 @@ type simNode struct {
 	tickAt int64
 	// deferred are sync completions that arrived while paused.
 	deferred []kafka.SyncTask
+	// peerInbox holds the peer messages that arrived while paused, in arrival order.
+	peerInbox []kafka.PeerMessage
 
 	// The clock: nodeUs(t) = clockBase + (t-clockFrom)*(1e6+driftPPM)/1e6.
 	clockBase, clockFrom, driftPPM int64
@@ -68,6 +70,12 @@ func newSimNode(s *Sim, idx int) (*simNode, error) {
 		DataDir:             "/data",
 		GroupCommitWindowMs: windows[r.IntN(len(windows))],
 		SegmentBytes:        between(r, 4<<10, 96<<10),
+	}
+	if s.cfg.Nodes > 1 {
+		for i := range s.cfg.Nodes {
+			name := "n" + itoa(i)
+			n.cfg.Peers = append(n.cfg.Peers, kafka.Peer{ID: int32(i), Host: name, Port: 9092, PeerAddr: name + ":9093"})
+		}
 	}
 	s.tr.line(0, n.who, "config").i("group_commit_ms", n.cfg.GroupCommitWindowMs).i("segment_bytes", n.cfg.SegmentBytes).end()
 	node, err := kafka.NewNode(n.cfg, n.fs, n.nowMs(), n.nodeSeed())
@@ -137,6 +145,7 @@ func (n *simNode) flush() {
 			panic("sim: flush did not settle")
 		}
 		rd := n.node.Ready()
+		n.sendPeers(rd.Messages)
 		for _, t := range rd.Syncs {
 			n.startSync(t)
 		}
@@ -298,6 +307,11 @@ func (n *simNode) resume(force bool) {
 	for _, t := range deferred {
 		n.completeSync(t)
 	}
+	inbox := n.peerInbox
+	n.peerInbox = nil
+	for _, m := range inbox {
+		n.step(m)
+	}
 	for _, c := range n.snapshotConns() {
 		c.pump()
 	}
@@ -317,6 +331,9 @@ func (n *simNode) crash(opts disk.CrashOptions, seed uint64) {
 	n.node = nil
 	n.paused = false
 	n.deferred = nil
+	n.peerInbox = nil
+	n.s.resetPeerLinks(n.idx)
+	n.s.oracle.restarted(n.idx)
 	n.tickAt = 0
 	n.failSync, n.failWrite = false, false
 	n.mem = n.mem.CrashClone(newRand(n.s.cfg.Seed, streamFault, seed), opts)

@@ -72,9 +72,14 @@ func buildBatch(base uint64, n int, tsMs int64, id idemFields) []byte {
 
 var errBadRecord = errors.New("sim: record does not parse")
 
+// controlValue stands for an offset a control batch takes (a leader change, in cluster
+// mode) in the logs the checks keep: no client wrote it, and consumers skip it.
+const controlValue = ^uint64(0)
+
 // readBatches calls fn for every record of the whole batches in b, in order, with its
-// offset and value (0 and ok false when the value is not one of ours). A trailing partial
-// batch is ignored, as clients do; a batch that fails validation is an error.
+// offset and value (0 and ok false when the value is not one of ours; controlValue for
+// each offset of a control batch). A trailing partial batch is ignored, as clients do; a
+// batch that fails validation is an error.
 func readBatches(b []byte, fn func(offset int64, v uint64, ok bool)) error {
 	for len(b) >= record.HeaderSize {
 		h, err := record.ParseHeader(b)
@@ -88,6 +93,12 @@ func readBatches(b []byte, fn func(offset int64, v uint64, ok bool)) error {
 		b = b[h.Size():]
 		if _, err := record.Validate(batch); err != nil {
 			return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+		}
+		if h.Attributes&0x20 != 0 {
+			for i := int64(0); i <= int64(h.LastOffsetDelta); i++ {
+				fn(h.BaseOffset+i, controlValue, true)
+			}
+			continue
 		}
 		if h.Codec() != record.CodecNone {
 			return fmt.Errorf("batch at offset %d: codec %v: the simulator writes none", h.BaseOffset, h.Codec())

@@ -13,6 +13,8 @@ const (
 	streamNode                      // the kafka.Node seed (sub: node<<32 | incarnation)
 	streamSetup                     // per-seed broker settings
 	streamFault                     // a fault's own draws, e.g. a crash clone (sub: fault seed)
+	streamPeer                      // per peer link: latency, drops (sub: from*nodes+to)
+	streamRaft                      // the Raft election jitter, crypto/rand.Reader's stand-in
 )
 
 // mix64 is splitmix64's finalizer: a bijective scrambler of 64-bit words.

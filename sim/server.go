@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"chronik/kafka"
 )
 
@@ -95,6 +97,9 @@ func (c *serverConn) deliver(r kafka.Response) {
 		}
 		if r.Msg == nil {
 			continue
+		}
+		if fr, ok := r.Msg.(*kmsg.FetchResponse); ok && len(c.n.s.nodes) > 1 {
+			c.n.s.oracle.answered(c.n, fr)
 		}
 		buf := kafka.AppendResponse(nil, r.CorrelationID, r.Msg)
 		c.n.s.tr.line(c.n.s.now, c.n.who, "resp").i("conn", int64(c.id)).i("seq", int64(r.Seq)).

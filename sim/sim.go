@@ -1,9 +1,13 @@
 package sim
 
 import (
+	crand "crypto/rand"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Violation is one failed check of a run.
@@ -78,6 +82,9 @@ func ReplayCommand(cfg Config) string {
 		b.WriteString(" -tags chronikbugs")
 	}
 	fmt.Fprintf(&b, " ./cmd/chronik-sim -seed %d", cfg.Seed)
+	if cfg.Nodes > 1 {
+		fmt.Fprintf(&b, " -nodes %d", cfg.Nodes)
+	}
 	if cfg.DurationMs != 0 && cfg.DurationMs != 5000 {
 		fmt.Fprintf(&b, " -duration %dms", cfg.DurationMs)
 	}
@@ -114,6 +121,13 @@ type Sim struct {
 	spikeUntil   int64
 	spikeExtraUs int64
 
+	// The peer network (cluster mode, peer.go).
+	plinks        []*peerLink // by from*nodes+to
+	peerCuts      []peerCut
+	peerDropUntil int64
+	peerDropProb  float64
+	oracle        *oracle
+
 	// Phase state.
 	setupDone   bool
 	healed      bool
@@ -124,15 +138,18 @@ type Sim struct {
 	idleCounted bool
 	finished    bool
 
+	ph   phases
 	hist history
 	res  Result
 	// partFailed counts violations per partition: their histories get visualized.
 	partFailed []int
 }
 
-// cut holds a client's link (client -1: every link) in one or both directions.
+// cut holds a client's links to a node (client -1: every client; node -1: every node) in
+// one or both directions.
 type cut struct {
 	client  int
+	node    int
 	both    bool
 	toSrv   bool
 	untilUs int64
@@ -151,12 +168,17 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	s := &Sim{cfg: cfg, tr: newTracer(cfg.Trace), events: newScheduler()}
+	s.ph = phases{faultStartMs, progressMs, quiesceMs, verifyMs}
+	if cfg.Nodes > 1 {
+		s.ph = phases{clusterFaultStartMs, clusterProgressMs, clusterQuiesceMs, clusterVerifyMs}
+		defer pinRaftRandom(cfg.Seed)()
+	}
 	s.res.Seed = cfg.Seed
 	if cfg.Schedule != nil {
 		s.schedule = append([]Fault(nil), cfg.Schedule...)
 		sortSchedule(s.schedule)
 	} else {
-		s.schedule = drawSchedule(cfg.Seed, mix, cfg.Nodes, faultStartMs, cfg.DurationMs)
+		s.schedule = drawSchedule(cfg.Seed, mix, cfg.Nodes, s.ph.faultStartMs, cfg.DurationMs)
 	}
 	s.res.Faults = s.schedule
 	if err := s.setup(); err != nil {
@@ -172,6 +194,32 @@ func Run(cfg Config) (*Result, error) {
 	s.res.Events = s.nevent
 	s.res.SimUs = s.now
 	return &s.res, nil
+}
+
+// phases are the lengths of a run's phases, in simulated ms.
+type phases struct {
+	faultStartMs, progressMs, quiesceMs, verifyMs int64
+}
+
+// raftRandom serializes cluster runs: etcd raft draws its election jitter from the
+// process-wide crypto/rand.Reader (docs/replication.md, "Determinism"), which a run
+// replaces with a reader over its seed, so two cluster runs in one process must not
+// overlap.
+var raftRandom sync.Mutex
+
+// pinRaftRandom takes raftRandom and points crypto/rand.Reader at a ChaCha8 stream of the
+// seed; the function it returns restores the reader and releases the lock.
+func pinRaftRandom(seed uint64) func() {
+	raftRandom.Lock()
+	saved := crand.Reader
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], streamSeed(seed, streamRaft, 0))
+	binary.LittleEndian.PutUint64(key[8:], streamSeed(seed, streamRaft, 1))
+	crand.Reader = rand.NewChaCha8(key)
+	return func() {
+		crand.Reader = saved
+		raftRandom.Unlock()
+	}
 }
 
 // Phases, in order.
@@ -195,13 +243,20 @@ func (s *Sim) setup() error {
 		}
 		s.nodes = append(s.nodes, n)
 	}
+	s.oracle = newOracle(s)
+	s.newPeerLinks()
+	for _, n := range s.nodes {
+		n.begin()
+		n.flush() // a new cluster's first election starts at once
+	}
 	for i, f := range s.schedule {
 		s.tr.line(0, "sim", "schedule").i("fault", int64(i)).s("f", f.String()).end()
 		s.push(event{at: f.AtMs * 1000, kind: evFault, idx: int32(i)})
 	}
 	heal := s.cfg.DurationMs * 1000
-	for i, at := range []int64{heal, heal + progressMs*1000, heal + (progressMs+quiesceMs)*1000,
-		heal + (progressMs+quiesceMs+idleMs)*1000, heal + (progressMs+quiesceMs+idleMs+verifyMs)*1000} {
+	ph := s.ph
+	for i, at := range []int64{heal, heal + ph.progressMs*1000, heal + (ph.progressMs+ph.quiesceMs)*1000,
+		heal + (ph.progressMs+ph.quiesceMs+idleMs)*1000, heal + (ph.progressMs+ph.quiesceMs+idleMs+ph.verifyMs)*1000} {
 		s.push(event{at: at, kind: evPhase, idx: int32(i)})
 	}
 	s.startWorkload()
@@ -255,6 +310,10 @@ func (s *Sim) dispatch(ev event) {
 		s.phase(int(ev.idx))
 	case evSpin:
 		ev.link.srv.spin(ev)
+	case evPeer:
+		s.deliverPeer(ev)
+	case evUnreachable:
+		s.nodes[ev.node].onUnreachable(ev)
 	}
 }
 
@@ -277,6 +336,7 @@ func (s *Sim) phase(p int) {
 			c.finish()
 		}
 		for _, cc := range s.clients {
+			cc.done = true
 			cc.close()
 		}
 		s.idleFromUs = s.now + idleGraceUs
@@ -289,7 +349,7 @@ func (s *Sim) phase(p int) {
 	case phaseEnd:
 		for _, v := range s.verifier {
 			if !v.verified {
-				s.violate("verify", v.part, "the verifying consumer reached offset %d of high watermark %d in %dms", v.pos, v.hw, verifyMs)
+				s.violate("verify", v.part, "the verifying consumer reached offset %d of high watermark %d in %dms", v.pos, v.hw, s.ph.verifyMs)
 			}
 		}
 		for _, cc := range s.clients {
@@ -304,6 +364,8 @@ func (s *Sim) heal() {
 	s.healed = true
 	s.healUs = s.now
 	s.cuts = nil
+	s.peerCuts = nil
+	s.peerDropUntil = 0
 	s.spikeUntil = 0
 	for _, n := range s.nodes {
 		n.heal()

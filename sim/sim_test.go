@@ -14,6 +14,9 @@ var (
 	sweepSeeds = flag.Int("sim.seeds", 100, "seeds TestSweep runs")
 	sweepStart = flag.Uint64("sim.start", 1, "first seed of TestSweep")
 	sweepMs    = flag.Int64("sim.duration", 3000, "fault window of each TestSweep run, simulated ms")
+	// clusterSeeds is small: cluster runs take a process-wide lock (crypto/rand.Reader),
+	// so they run one at a time.
+	clusterSeeds = flag.Int("sim.cluster-seeds", 30, "seeds TestClusterSweep runs")
 )
 
 // runSeeds runs cfg for seeds [start, start+n) on every core and returns the results in
@@ -88,6 +91,49 @@ func TestDeterminism(t *testing.T) {
 			t.Errorf("seeds %d and %d have the same trace", s, r.Seed)
 		}
 		seen[r.TraceHash] = r.Seed
+	}
+}
+
+// TestClusterSweep is the short sample of cluster runs `make test` runs: three nodes in
+// cluster mode, every check on every seed (the long sweep is `make sim-cluster`).
+func TestClusterSweep(t *testing.T) {
+	n := *clusterSeeds
+	if testing.Short() {
+		n = min(n, 4)
+	}
+	cfg := Config{Nodes: 3, DurationMs: *sweepMs, OutDir: "out"}
+	began := time.Now()
+	results := runSeeds(t, cfg, *sweepStart, n)
+	var simUs, writes, crashes int64
+	for _, r := range results {
+		simUs += r.SimUs
+		writes += int64(r.Writes)
+		crashes += int64(r.Crashes)
+		if r.Failed() {
+			c := cfg
+			c.Seed = r.Seed
+			t.Errorf("seed %d failed %d checks, first: %s\n  replay: %s", r.Seed, r.ViolationCount, r.Violations[0], ReplayCommand(c))
+		}
+	}
+	t.Logf("%d seeds of 3 nodes, %d writes, %d crashes, %.0fs simulated in %s", n, writes, crashes, float64(simUs)/1e6, time.Since(began).Round(time.Millisecond))
+}
+
+// TestClusterDeterminism runs 3-node seeds twice: the traces must be byte-identical,
+// Raft's election jitter included (crypto/rand.Reader pinned per run).
+func TestClusterDeterminism(t *testing.T) {
+	const n = 6
+	cfg := Config{Nodes: 3, DurationMs: 2000, Faults: "all"}
+	a := runSeeds(t, cfg, 2000, n)
+	b := runSeeds(t, cfg, 2000, n)
+	seen := map[string]uint64{}
+	for i := range a {
+		if a[i].TraceHash != b[i].TraceHash || a[i].TraceLines != b[i].TraceLines {
+			t.Errorf("seed %d: trace %s (%d lines) then %s (%d lines)", a[i].Seed, a[i].TraceHash, a[i].TraceLines, b[i].TraceHash, b[i].TraceLines)
+		}
+		if s, dup := seen[a[i].TraceHash]; dup {
+			t.Errorf("seeds %d and %d have the same trace", s, a[i].Seed)
+		}
+		seen[a[i].TraceHash] = a[i].Seed
 	}
 }
 

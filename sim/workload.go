@@ -27,10 +27,15 @@ func (s *Sim) startWorkload() {
 	s.hist.obs = make([][]uint64, w.Partitions)
 	s.hist.final = make([][]uint64, w.Partitions)
 	s.hist.maxHW = make([]int64, w.Partitions)
+	s.hist.epochHW = make([]map[int32]int64, w.Partitions)
+	for i := range s.hist.epochHW {
+		s.hist.epochHW[i] = map[int32]int64{}
+	}
 	s.hist.ackedEnd = make([]int64, w.Partitions)
 	s.partFailed = make([]int, w.Partitions)
 	a := &admin{s: s}
 	a.cc = s.newClient("admin", a)
+	a.routes = newRoutes(a.cc, s.clientRand(a.cc))
 	for i := 0; i < w.IdempotentProducers; i++ {
 		p := &idemProducer{s: s, pid: -1, nextSeq: make([]int32, w.Partitions)}
 		p.cc = s.newClient("idem-"+itoa(i), p)
@@ -114,9 +119,10 @@ func (s *Sim) checkCode(cc *clientConn, api string, part int32, code int16) {
 
 // admin creates the topic.
 type admin struct {
-	s    *Sim
-	cc   *clientConn
-	done bool
+	s      *Sim
+	cc     *clientConn
+	routes *routes
+	done   bool
 }
 
 func (a *admin) wake() {
@@ -129,13 +135,16 @@ func (a *admin) wake() {
 	t := kmsg.NewCreateTopicsRequestTopic()
 	t.Topic = topicName
 	t.NumPartitions = int32(a.s.cfg.Workload.Partitions)
-	t.ReplicationFactor = 1
+	t.ReplicationFactor = int16(len(a.s.nodes)) // every node holds every partition
 	req.Topics = append(req.Topics, t)
-	a.cc.send(req, 0)
+	a.cc.send(a.routes.anyNode(), req, 0)
 }
 
 func (a *admin) reply(c *call, resp kmsg.Response) {
 	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) == 1 && r.Topics[0].ErrorCode != 0 {
+		a.s.tr.line(a.s.now, a.cc.who, "create-error").i("code", int64(r.Topics[0].ErrorCode)).end()
+	}
 	if len(r.Topics) == 1 && (r.Topics[0].ErrorCode == 0 || r.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
 		a.done = true
 		a.cc.close()
@@ -161,6 +170,7 @@ type idemProducer struct {
 	s           *Sim
 	cc          *clientConn
 	rng         *rand.Rand
+	routes      *routes
 	version     int16
 	maxInflight int
 
@@ -192,6 +202,7 @@ type idemBatch struct {
 
 func (p *idemProducer) init() {
 	p.rng = p.s.clientRand(p.cc)
+	p.routes = newRoutes(p.cc, p.rng)
 	p.version = int16(between(p.rng, 3, 11))
 	p.maxInflight = 1 + p.rng.IntN(5)
 }
@@ -211,7 +222,7 @@ func (p *idemProducer) finish() {
 
 func (p *idemProducer) checkProgress() {
 	if p.healAcks == 0 {
-		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, progressMs)
+		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, p.s.ph.progressMs)
 	}
 }
 
@@ -235,7 +246,7 @@ func (p *idemProducer) wake() {
 			req.Version = int16(between(p.rng, 0, 5))
 			req.TransactionTimeoutMillis = 60000
 			p.initPending = true
-			p.cc.send(req, -1)
+			p.cc.send(p.routes.anyNode(), req, -1)
 		}
 		return
 	}
@@ -249,7 +260,12 @@ func (p *idemProducer) wake() {
 		case blocked&bit != 0 || b.readyUs > p.s.now || inflight >= p.maxInflight:
 			blocked |= bit
 		default:
-			p.send(b)
+			node := p.routes.leaderOf(b.op.part)
+			if node < 0 {
+				blocked |= bit // sent once the routes say where
+				continue
+			}
+			p.send(b, node)
 			inflight++
 		}
 	}
@@ -261,7 +277,12 @@ func (p *idemProducer) wake() {
 		if blocked&(uint64(1)<<uint(b.op.part)) != 0 {
 			continue // waits behind an earlier batch of its partition
 		}
-		p.send(b)
+		node := p.routes.leaderOf(b.op.part)
+		if node < 0 {
+			blocked |= uint64(1) << uint(b.op.part)
+			continue
+		}
+		p.send(b, node)
 		inflight++
 	}
 	p.arm()
@@ -297,7 +318,7 @@ func (p *idemProducer) newBatch() *idemBatch {
 	return b
 }
 
-func (p *idemProducer) send(b *idemBatch) {
+func (p *idemProducer) send(b *idemBatch, node int) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = p.version
 	req.Acks = -1
@@ -311,7 +332,7 @@ func (p *idemProducer) send(b *idemBatch) {
 	req.Topics = append(req.Topics, t)
 	b.attempts++
 	b.inflight = true
-	p.cc.send(req, int64(b.op.id))
+	p.cc.send(node, req, int64(b.op.id))
 }
 
 // find returns the pending batch of op id, or -1 (an answer to an abandoned batch).
@@ -336,6 +357,9 @@ func (p *idemProducer) earlierPending(i int) bool {
 
 func (p *idemProducer) reply(c *call, resp kmsg.Response) {
 	switch r := resp.(type) {
+	case *kmsg.MetadataResponse:
+		p.routes.take(r)
+		p.wake()
 	case *kmsg.InitProducerIDResponse:
 		p.initPending = false
 		if r.ErrorCode != 0 {
@@ -377,6 +401,9 @@ func (p *idemProducer) reply(c *call, resp kmsg.Response) {
 		case refusedBeforeAppend(code):
 			p.abandon(true)
 		default:
+			if movedCode(code) {
+				p.routes.invalidate(b.op.part)
+			}
 			b.refusedOnly = false
 			p.retry(b)
 		}
@@ -385,6 +412,14 @@ func (p *idemProducer) reply(c *call, resp kmsg.Response) {
 }
 
 func (p *idemProducer) lost(c *call) {
+	if c.tag == metaTag {
+		p.routes.lost()
+		if !p.finished {
+			p.cc.wakeIn(backoff(p.rng))
+		}
+		return
+	}
+	p.routes.lostNode(c.node)
 	if c.tag < 0 {
 		p.initPending = false
 		if !p.finished {
@@ -430,7 +465,7 @@ func (p *idemProducer) abandon(reset bool) {
 	}
 	p.pid = -1
 	if reset && len(pending) > 0 {
-		p.cc.drop(true)
+		p.cc.drop()
 	}
 	if !p.finished {
 		p.cc.wakeIn(backoff(p.rng))
@@ -458,6 +493,7 @@ type plainProducer struct {
 	s           *Sim
 	cc          *clientConn
 	rng         *rand.Rand
+	routes      *routes
 	version     int16
 	acks        int16
 	maxInflight int
@@ -482,6 +518,12 @@ func (p *plainProducer) init() {
 	p.rng = p.s.clientRand(p.cc)
 	p.version = int16(between(p.rng, 3, 11))
 	p.acks = []int16{-1, 1}[p.rng.IntN(2)]
+	p.routes = newRoutes(p.cc, p.rng)
+	if len(p.s.nodes) > 1 {
+		// acks=1 may be lost when the leader fails before the write commits (Kafka's
+		// contract too): the checks hold acks=all writes to no loss.
+		p.acks = -1
+	}
 	p.maxInflight = 1 + p.rng.IntN(4)
 }
 
@@ -496,7 +538,7 @@ func (p *plainProducer) finish() { p.finished = true }
 
 func (p *plainProducer) checkProgress() {
 	if p.healAcks == 0 {
-		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, progressMs)
+		p.s.violate("progress", -1, "%s: no write acknowledged in the %dms after faults healed", p.cc.who, p.s.ph.progressMs)
 	}
 }
 
@@ -505,21 +547,28 @@ func (p *plainProducer) wake() {
 		return
 	}
 	for p.inflight < p.maxInflight {
+		var r plainRetry
 		switch {
 		case len(p.retries) > 0 && p.retries[0].readyUs <= p.s.now:
-			r := p.retries[0]
+			r = p.retries[0]
 			p.retries = p.retries[1:]
-			p.send(r)
 		case !p.stopped && p.nextNewUs <= p.s.now:
-			r := plainRetry{seq: p.wseq, part: int32(p.rng.IntN(p.s.cfg.Workload.Partitions)),
+			r = plainRetry{seq: p.wseq, part: int32(p.rng.IntN(p.s.cfg.Workload.Partitions)),
 				n: 1 + p.rng.IntN(p.s.cfg.Workload.MaxRecordsPerBatch)}
 			p.wseq++
 			p.nextNewUs = p.s.now + between(p.rng, 0, p.s.cfg.Workload.MaxThinkMs*1000)
-			p.send(r)
 		default:
 			p.arm()
 			return
 		}
+		node := p.routes.leaderOf(r.part)
+		if node < 0 {
+			// No known leader: the write waits for the routes.
+			r.readyUs = p.s.now + backoff(p.rng)
+			p.queueRetry(r)
+			continue
+		}
+		p.send(r, node)
 	}
 }
 
@@ -537,7 +586,7 @@ func (p *plainProducer) arm() {
 	}
 }
 
-func (p *plainProducer) send(r plainRetry) {
+func (p *plainProducer) send(r plainRetry, node int) {
 	base := writeBase(p.cc.idx, r.seq, r.attempt)
 	batch := buildBatch(base, r.n, epochUs/1000+p.s.now/1000, idemFields{pid: -1, epoch: -1, seq: -1})
 	op := p.s.beginWrite(p.cc.idx, r.part, base, r.n, false)
@@ -553,10 +602,15 @@ func (p *plainProducer) send(r plainRetry) {
 	t.Partitions = append(t.Partitions, pp)
 	req.Topics = append(req.Topics, t)
 	p.inflight++
-	p.cc.send(req, int64(op.id))
+	p.cc.send(node, req, int64(op.id))
 }
 
 func (p *plainProducer) reply(c *call, resp kmsg.Response) {
+	if r, ok := resp.(*kmsg.MetadataResponse); ok {
+		p.routes.take(r)
+		p.wake()
+		return
+	}
 	p.inflight--
 	op := p.s.hist.ops[c.tag]
 	code, offset, ok := produceResult(resp.(*kmsg.ProduceResponse), op.part)
@@ -573,6 +627,9 @@ func (p *plainProducer) reply(c *call, resp kmsg.Response) {
 	case refusedBeforeAppend(code):
 		p.s.endWrite(op, outFailed, -1)
 	default:
+		if movedCode(code) {
+			p.routes.invalidate(op.part)
+		}
 		p.s.endWrite(op, outUnknown, -1)
 		p.retry(op)
 	}
@@ -580,6 +637,14 @@ func (p *plainProducer) reply(c *call, resp kmsg.Response) {
 }
 
 func (p *plainProducer) lost(c *call) {
+	if c.tag == metaTag {
+		p.routes.lost()
+		if !p.finished {
+			p.cc.wakeIn(backoff(p.rng))
+		}
+		return
+	}
+	p.routes.lostNode(c.node)
 	p.inflight--
 	op := p.s.hist.ops[c.tag]
 	p.s.endWrite(op, outUnknown, -1)
@@ -595,10 +660,14 @@ func (p *plainProducer) retry(op *writeOp) {
 	if p.finished || attempt+1 >= maxPlainAttempts {
 		return
 	}
-	r := plainRetry{
+	p.queueRetry(plainRetry{
 		seq: uint32(op.base >> 16), part: op.part, n: op.n, attempt: attempt + 1,
 		readyUs: p.s.now + backoff(p.rng),
-	}
+	})
+}
+
+// queueRetry inserts r into the retries, kept in readyUs order.
+func (p *plainProducer) queueRetry(r plainRetry) {
 	i := len(p.retries)
 	for i > 0 && p.retries[i-1].readyUs > r.readyUs {
 		i--
