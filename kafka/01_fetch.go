@@ -93,7 +93,7 @@ func (n *Node) checkReadable(p *partition, currentLeaderEpoch int32) error {
 		return p.failed
 	}
 	if p.replicas != nil {
-		if err := p.checkLeader(); err != nil {
+		if err := p.checkLeader(); err != nil && !(bugDeposedFetch && p.leadEnd > 0) { // planted bug: chronikbugs only
 			return err
 		}
 	}
@@ -114,6 +114,9 @@ func (n *Node) checkReadable(p *partition, currentLeaderEpoch int32) error {
 // first allows one batch over budget (KIP-74).
 func (n *Node) readPartition(p *partition, rq *kmsg.FetchRequestTopicPartition, rp *kmsg.FetchResponseTopicPartition, budget int, first bool) (int, error) {
 	hw := p.highWatermark()
+	if bugHWBeforeQuorum && p.rep != nil && p.rep.IsLeader() { // planted bug: chronikbugs builds only
+		hw = p.log.EndOffset()
+	}
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.log.StartOffset()
 	if rq.FetchOffset < p.log.StartOffset() || rq.FetchOffset > p.log.EndOffset() {
 		return 0, errOffsetOutOfRange

@@ -129,7 +129,7 @@ func (n *Node) readyPartition(p *partition) {
 // -1 for the Committed one. Outcomes of proposals nobody waits for are ignored.
 func (p *partition) settle(n *Node, o replica.Outcome, acks int16) {
 	for i, w := range p.waiters {
-		if w.token != o.Token || w.acks != acks {
+		if w.token != o.Token || (w.acks != acks && !(bugAcksAllOnDurable && acks == 1)) { // planted bug: chronikbugs only
 			continue
 		}
 		copy(p.waiters[i:], p.waiters[i+1:])
