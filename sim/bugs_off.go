@@ -18,3 +18,6 @@ func PlantBug(name string) error {
 
 // PlantedBugs lists the bugs PlantBug accepts in this build.
 func PlantedBugs() []string { return nil }
+
+// BugNodes is the number of nodes the runs that measure a planted bug use.
+func BugNodes(string) int { return 1 }

@@ -19,6 +19,20 @@ var plantedBugs = []string{
 	"torn-tail",         // core/log: recovery does not truncate a torn tail
 	"spin-on-close",     // sim's connection handler: a closed socket keeps its handler
 	"hw-before-durable", // kafka: the high watermark is the end offset, not the durable one
+	// Replication (cluster mode: found by runs of 3 nodes).
+	"deposed-fetch",       // kafka: a replica that led in an earlier term serves fetches
+	"hw-before-quorum",    // kafka: the leader serves fetches up to its log end, not the commit
+	"acks-all-on-durable", // kafka: acks=all answered once durable on the leader, before a quorum
+}
+
+// BugNodes is the number of nodes the runs that measure a planted bug use: 3 for the
+// replication bugs, 1 for the others.
+func BugNodes(name string) int {
+	switch name {
+	case "deposed-fetch", "hw-before-quorum", "acks-all-on-durable":
+		return 3
+	}
+	return 1
 }
 
 // PlantBug switches on one planted bug ("" for none), switching off the others. The
@@ -29,7 +43,7 @@ func PlantBug(name string) error {
 	log.PlantBug("")
 	switch name {
 	case "":
-	case "ack-before-fsync", "hw-before-durable":
+	case "ack-before-fsync", "hw-before-durable", "deposed-fetch", "hw-before-quorum", "acks-all-on-durable":
 		return kafka.PlantBug(name)
 	case "torn-tail":
 		return log.PlantBug(name)

@@ -27,7 +27,7 @@ func TestPlantedBugs(t *testing.T) {
 	const batch = 20
 	for _, bug := range PlantedBugs() {
 		t.Run(bug, func(t *testing.T) {
-			cfg := Config{DurationMs: 3000, Bug: bug, OutDir: "out"}
+			cfg := Config{Nodes: BugNodes(bug), DurationMs: 3000, Bug: bug, OutDir: "out"}
 			for start := uint64(1); start <= plantedBugSeeds; start += batch {
 				for _, r := range runSeeds(t, cfg, start, batch) {
 					if !r.Failed() {
