@@ -4,7 +4,14 @@ import (
 	"errors"
 	"fmt"
 	gonet "net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,4 +205,342 @@ func TestClusterFranz(t *testing.T) {
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
 		t.Errorf("produce to follower %d: %v, want NOT_LEADER_OR_FOLLOWER", follower, kerr.ErrorForCode(code))
 	}
+}
+
+// procNode is one chronik process of a real-process cluster.
+type procNode struct {
+	id   int
+	args []string
+	log  string // stdout and stderr, appended across restarts
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has been waited for
+}
+
+// start starts the node's process; any goroutine may call it.
+func (n *procNode) start(bin string) error {
+	f, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, n.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return err
+	}
+	n.cmd, n.done = cmd, make(chan struct{})
+	go func() {
+		defer close(n.done)
+		cmd.Wait()
+		f.Close()
+	}()
+	return nil
+}
+
+// kill sends SIGKILL to the node's own process and waits for it.
+func (n *procNode) kill() {
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.done
+}
+
+// stop sends SIGTERM, then SIGKILL after 5 s, and waits.
+func (n *procNode) stop() {
+	if n.cmd == nil {
+		return
+	}
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(5 * time.Second):
+		n.kill()
+	}
+}
+
+// freeAddrs returns n addresses on 127.0.0.1 that were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var lns []gonet.Listener
+	var addrs []string
+	for range n {
+		ln, err := gonet.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return addrs
+}
+
+// buildChronik builds cmd/chronik into a test folder.
+func buildChronik(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "chronik")
+	ctx := testCtx(t, 3*time.Minute)
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "chronik/cmd/chronik").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcCluster starts n chronik processes on 127.0.0.1, node ids 1..n.
+func startProcCluster(t *testing.T, bin string, n int) []*procNode {
+	t.Helper()
+	dir := t.TempDir()
+	addrs := freeAddrs(t, 2*n)
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("%d=%s/%s", i+1, addrs[i], addrs[n+i]))
+	}
+	nodes := make([]*procNode, n)
+	for i := range n {
+		nodes[i] = &procNode{
+			id:  i + 1,
+			log: filepath.Join(dir, fmt.Sprintf("node%d.log", i+1)),
+			args: []string{"-node-id", strconv.Itoa(i + 1), "-peers", strings.Join(peers, ","),
+				"-data-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
+				"-raft-tick", "50ms", "-election-timeout", "500ms", "-auto-create-topics=false"},
+		}
+	}
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.stop()
+		}
+		if t.Failed() {
+			for _, nd := range nodes {
+				b, _ := os.ReadFile(nd.log)
+				t.Logf("node %d log:\n%s", nd.id, tail(b, 4000))
+			}
+		}
+	})
+	for _, nd := range nodes {
+		if err := nd.start(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		waitListening(t, addrs[i])
+	}
+	return nodes
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := gonet.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not listening: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterProcessesLeaderKill runs three chronik processes. franz-go produces
+// idempotently with acks=all, each value naming its partition and sequence; meanwhile the
+// leader of partition 0 is killed with SIGKILL and restarted 2 s later. At the end every
+// partition is read back: every acknowledged record is there exactly once, in order.
+func TestClusterProcessesLeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds chronik and runs three processes")
+	}
+	const (
+		topic      = "killed"
+		partitions = 3
+		maxRecords = 12000 // per partition
+		produceFor = 8 * time.Second
+		killAfter  = 2 * time.Second
+		downFor    = 2 * time.Second
+	)
+	bin := buildChronik(t)
+	nodes := startProcCluster(t, bin, 3)
+	seeds := seedsOf(nodes[0].args[slices.Index(nodes[0].args, "-peers")+1])
+	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RetryTimeout(30*time.Second), kgo.MaxBufferedRecords(300),
+		// franz-go refreshes metadata at most every MetadataMinAge (5 s by default), and a
+		// leader change, or NOT_ENOUGH_REPLICAS, waits for a refresh: keep the stream
+		// flowing through the fault window.
+		kgo.MetadataMinAge(250*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	createTopicRetrying(t, adm, partitions, 3, topic)
+	leaders := waitLeaders(t, adm, topic, partitions)
+	t.Logf("leaders by partition: %v", leaders)
+
+	// The faults, on their own goroutine so a producer blocked on a full buffer does not
+	// hold them up: SIGKILL the leader of partition 0 after killAfter, restart it downFor
+	// later.
+	ctx := testCtx(t, 50*time.Second)
+	start := time.Now()
+	since := func() time.Duration { return time.Since(start).Round(time.Millisecond) }
+	faultsDone := make(chan error, 1)
+	go func() {
+		time.Sleep(killAfter)
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			faultsDone <- err
+			return
+		}
+		leader := md.Topics[topic].Partitions[0].Leader
+		if leader < 1 || int(leader) > len(nodes) {
+			faultsDone <- fmt.Errorf("partition 0 has no leader at the kill (%d)", leader)
+			return
+		}
+		victim := nodes[leader-1]
+		t.Logf("t=%v: SIGKILL node %d (pid %d), leader of partition 0", since(), victim.id, victim.cmd.Process.Pid)
+		victim.kill()
+		time.Sleep(downFor)
+		t.Logf("t=%v: restart node %d", since(), victim.id)
+		faultsDone <- victim.start(bin)
+	}()
+
+	// Produce for produceFor, at most about 1,500 records a second, partition by
+	// partition in turn.
+	var (
+		mu    sync.Mutex
+		acked = make([][]int, partitions) // acknowledged sequences, by partition
+		fails = make([]int, partitions)
+		wg    sync.WaitGroup
+	)
+	produced := make([]int, partitions)
+	nextLog := time.Second
+	for i := 0; time.Since(start) < produceFor && i < partitions*maxRecords; i++ {
+		if time.Since(start) > nextLog {
+			t.Logf("t=%v: produced %v, acked %d", since(), produced, ackedCount(&mu, acked))
+			nextLog += time.Second
+		}
+		p := int32(i % partitions)
+		seq := produced[p]
+		produced[p]++
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "%d-%d", p, seq)}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fails[p]++
+				if fails[p] <= 3 {
+					t.Logf("produce %d-%d: %v", p, seq, err)
+				}
+				return
+			}
+			acked[p] = append(acked[p], seq)
+		})
+		if i%3 == 2 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := <-faultsDone; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	t.Logf("t=%v: produced %v, acked %d, failed %v", since(), produced, ackedCount(&mu, acked), fails)
+
+	// Read every partition back from the start.
+	cons := newClient(t, seeds[0], kgo.SeedBrokers(seeds...),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := make([][]int, partitions)
+	var quiet time.Time
+readBack:
+	for {
+		fs := cons.PollRecords(testCtx(t, time.Second), 10000)
+		if ctx.Err() != nil {
+			t.Fatalf("read back: %v; got %d %d %d records", ctx.Err(), len(got[0]), len(got[1]), len(got[2]))
+		}
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			var p, seq int
+			if _, err := fmt.Sscanf(string(r.Value), "%d-%d", &p, &seq); err != nil || p != int(r.Partition) {
+				t.Fatalf("partition %d offset %d: unexpected value %q", r.Partition, r.Offset, r.Value)
+			}
+			got[p] = append(got[p], seq)
+		})
+		complete := true
+		for p := range partitions {
+			complete = complete && len(got[p]) >= len(acked[p])
+		}
+		switch {
+		case !complete || n > 0:
+			quiet = time.Time{}
+		case quiet.IsZero():
+			quiet = time.Now()
+		case time.Since(quiet) > time.Second:
+			break readBack // everything acknowledged has been read and nothing more came for 1 s
+		}
+	}
+	for p := range partitions {
+		checkPartitionLog(t, p, acked[p], got[p])
+	}
+}
+
+// checkPartitionLog checks one partition read back: sequences strictly increasing (no
+// duplicate, no reordering) and every acknowledged one present. Unacknowledged sequences
+// may be present or not.
+func checkPartitionLog(t *testing.T, p int, acked, got []int) {
+	t.Helper()
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Errorf("partition %d: record %d is sequence %d after %d (duplicate or reordered)", p, i, got[i], got[i-1])
+			return
+		}
+	}
+	have := map[int]bool{}
+	for _, s := range got {
+		have[s] = true
+	}
+	missing := 0
+	for _, s := range acked {
+		if !have[s] {
+			if missing < 5 {
+				t.Errorf("partition %d: acknowledged sequence %d is missing", p, s)
+			}
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("partition %d: %d of %d acknowledged records missing", p, missing, len(acked))
+	}
+	t.Logf("partition %d: %d records read back, %d acknowledged", p, len(got), len(acked))
+}
+
+// seedsOf is the Kafka addresses of a -peers value.
+func seedsOf(peers string) []string {
+	var seeds []string
+	for _, e := range strings.Split(peers, ",") {
+		_, addrs, _ := strings.Cut(e, "=")
+		kafkaAddr, _, _ := strings.Cut(addrs, "/")
+		seeds = append(seeds, kafkaAddr)
+	}
+	return seeds
+}
+
+func ackedCount(mu *sync.Mutex, acked [][]int) int {
+	mu.Lock()
+	defer mu.Unlock()
+	n := 0
+	for _, a := range acked {
+		n += len(a)
+	}
+	return n
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	gonet "net"
 	"slices"
+	"strings"
 
 	"chronik/kafka"
 )
@@ -79,13 +80,35 @@ func startPeerTransport(cfg kafka.Config, opts PeerOptions, logf func(string, ..
 		ClientTLS:  opts.ClientTLS,
 		Dial:       opts.Dial,
 		JitterSeed: opts.JitterSeed,
-		Logf:       logf,
+		Logf:       nodeLogf(logf),
 	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// nodeLogf makes the transport's log lines name peers by Kafka node id, as the flags and
+// Metadata do, instead of by Raft id (node id + 1). nil stays nil.
+func nodeLogf(logf func(string, ...any)) func(string, ...any) {
+	if logf == nil {
+		return nil
+	}
+	return func(format string, args ...any) {
+		if id, ok := firstArg(args).(NodeID); ok && strings.HasPrefix(format, "peer %d") {
+			format = "peer node %d" + strings.TrimPrefix(format, "peer %d")
+			args = append([]any{kafka.NodeOfRaftID(uint64(id))}, args[1:]...)
+		}
+		logf(format, args...)
+	}
+}
+
+func firstArg(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
 }
 
 // peerLink is the loop's side of the peer transport. Owned by the loop goroutine.
