@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run cluster build test test-deps vet lint fuzz bench-single sim sim-bugs sim-bench chaos ci-samples clean
+.PHONY: run cluster build test test-deps vet lint fuzz bench-single sim sim-cluster sim-bugs sim-bench chaos ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -51,7 +51,16 @@ SEEDS ?= 1000
 sim:
 	$(GO) run ./cmd/chronik-sim -sweep $(SEEDS)
 
-## sim-bugs: the simulator's power: each planted bug must be found within 200 seeds
+## sim-cluster: a bounded sweep of cluster seeds: NODES (default 3) in cluster mode, SEEDS
+## (default 200 here; SEEDS=1000 for the long sweep) from START, over worker processes
+sim-cluster: SEEDS = 200
+sim-cluster: NODES ?= 3
+sim-cluster: START ?= 1
+sim-cluster:
+	$(GO) run ./cmd/chronik-sim -nodes $(NODES) -sweep $(SEEDS) -start $(START)
+
+## sim-bugs: the simulator's power: each planted bug (the replication ones on 3 nodes)
+## must be found within 200 seeds
 sim-bugs:
 	$(GO) test -tags chronikbugs -count=1 -v -run 'TestPlantedBugs$$' ./sim
 
@@ -69,6 +78,7 @@ chaos:
 ci-samples:
 	$(MAKE) sim-bugs
 	$(GO) run ./cmd/chronik-sim -sweep 200 -start 100000
+	$(GO) run ./cmd/chronik-sim -nodes 3 -sweep 50 -start 100000
 	$(MAKE) fuzz FUZZTIME=20000x
 	$(GO) run ./cmd/chronik-bench -runs 1 -duration 2s -records 200000 -disk-probe=false
 

@@ -4,18 +4,23 @@
 //	go run ./cmd/chronik-sim -seed 42             # one run; the last line is the trace hash
 //	go run ./cmd/chronik-sim -seed 42 -v          # with the trace
 //	go run ./cmd/chronik-sim -sweep 200 -start 1  # seeds 1..200, a summary, failing seeds
+//	go run ./cmd/chronik-sim -nodes 3 -seed 42    # three nodes in cluster mode
 //
 // It exits non-zero when a check fails.
 package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +31,7 @@ import (
 
 func main() {
 	seed := flag.Uint64("seed", 1, "the seed of a single run")
-	nodes := flag.Int("nodes", 1, "broker nodes (1 until replication lands)")
+	nodes := flag.Int("nodes", 1, "broker nodes, 1 to 3; more than one run in cluster mode (Raft)")
 	duration := flag.Duration("duration", 5*time.Second, "simulated fault window; the run then heals, checks progress, quiesces and verifies")
 	faults := flag.String("faults", "default", "fault mix: a profile (default, all, disk, net, crash, clock, none) or a list of crash,torn,eio,close,reset,delay,partition,oneway,pause,skew,skewback")
 	verbose := flag.Bool("v", false, "print the trace")
@@ -36,6 +41,7 @@ func main() {
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "runs at once in a sweep")
 	out := flag.String("out", "sim/out", "directory for porcupine visualizations of failing partitions")
 	bench := flag.Bool("bench", false, "report simulated seconds per wall second")
+	jsonOut := flag.Bool("json", false, "print the result of the run as JSON (how a sweep of cluster runs collects its worker processes' results)")
 	flag.Parse()
 
 	if *sweep > 100000 {
@@ -67,6 +73,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chronik-sim:", err)
 		os.Exit(2)
 	}
+	if *jsonOut {
+		if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+			fmt.Fprintln(os.Stderr, "chronik-sim:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
 	wall := time.Since(began)
 	fmt.Printf("seed %d: %d faults, %d crashes, %d writes (%d acked, %d unknown, %d resolved), %d records read, %d events, %s simulated in %s\n",
 		res.Seed, len(res.Faults), res.Crashes, res.Writes, res.Acked, res.Unknown, res.Resolved, res.Reads, res.Events,
@@ -97,15 +110,46 @@ func main() {
 	os.Exit(code)
 }
 
-// cpuSeconds is the CPU time (user and system) the process has used; on a shared machine
-// it measures the simulator where wall time measures the neighbours too.
+// cpuSeconds is the CPU time (user and system) the process and its finished worker
+// processes have used; on a shared machine it measures the simulator where wall time
+// measures the neighbours too.
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	total := 0.0
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err != nil {
+			continue
+		}
+		tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+		total += tv(ru.Utime) + tv(ru.Stime)
 	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
+	return total
+}
+
+// runWorker runs one seed of a cluster in a child process. Cluster runs hold a
+// process-wide lock (they pin crypto/rand.Reader, which Raft's election jitter reads),
+// so a sweep spreads them over processes to use more than one core.
+func runWorker(cfg sim.Config) (*sim.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-json", "-seed", strconv.FormatUint(cfg.Seed, 10), "-nodes", strconv.Itoa(cfg.Nodes),
+		"-duration", (time.Duration(cfg.DurationMs) * time.Millisecond).String(), "-faults", cfg.Faults, "-out", cfg.OutDir}
+	if cfg.Bug != "" {
+		args = append(args, "-bug", cfg.Bug)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("worker for seed %d: %v: %s", cfg.Seed, err, strings.TrimSpace(stderr.String()))
+	}
+	var res sim.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return nil, fmt.Errorf("worker for seed %d: %w", cfg.Seed, err)
+	}
+	return &res, nil
 }
 
 type outcome struct {
@@ -126,7 +170,13 @@ func runSweep(base sim.Config, start uint64, n, parallel int) int {
 			for i := range next {
 				cfg := base
 				cfg.Seed = start + uint64(i)
-				res, err := sim.Run(cfg)
+				var res *sim.Result
+				var err error
+				if base.Nodes > 1 && parallel > 1 {
+					res, err = runWorker(cfg)
+				} else {
+					res, err = sim.Run(cfg)
+				}
 				results[i] = outcome{cfg, res, err}
 			}
 		}()
