@@ -4,7 +4,8 @@
 // partitionLeaderEpoch; the Raft index is the batch's ordinal in the log, so Kafka
 // offsets are assigned when entries are appended and are a pure function of the log.
 // docs/replication.md has the design; entry.go says how each kind of entry is stored,
-// storage.go how raft reads the log, state.go what is kept beside it.
+// storage.go how raft reads the log, state.go what is kept beside it, snapshot.go how
+// retention and snapshots move the log start.
 //
 // The model, like RawNode's: events in (Propose, Step, Tick, SyncDone), a batch of work
 // out (Ready). The replica runs raft with AsyncStorageWrites: appends are written to the
@@ -27,6 +28,10 @@
 //  5. Serve reads below HighWatermark from Storage().Log(); never write to that log.
 //  6. Stop using a replica whose Err is not nil (a storage error is never retried) and
 //     answer its proposals still without an outcome with KAFKA_STORAGE_ERROR.
+//  7. Run retention through EnforceRetention (never on the log directly); rebuild
+//     producer state from Storage().ProducerSnapshot() at Storage().StartOffset() plus
+//     the log from there, and reset it when OnSnapshot reports an installed snapshot
+//     (snapshot.go).
 //
 // Determinism: the package starts no goroutine and reads no clock. etcd raft draws its
 // election jitter from the process-wide crypto/rand.Reader (raft.go, globalRand); the

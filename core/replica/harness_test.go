@@ -35,6 +35,14 @@ type node struct {
 	job *SyncJob // the outstanding job, or nil
 	// hw is the highest high watermark seen since the last restart.
 	hw int64
+	// snaps are the snapshots installed since the node was created (Config.OnSnapshot).
+	snaps []installed
+}
+
+// installed is a snapshot a node installed.
+type installed struct {
+	offset    int64
+	producers []byte
 }
 
 type envelope struct {
@@ -115,6 +123,9 @@ func (c *cluster) start(n *node, peers []uint64) {
 	c.t.Helper()
 	cfg := c.cfg
 	cfg.ID, cfg.Peers = n.id, peers
+	cfg.OnSnapshot = func(offset int64, producers []byte) {
+		n.snaps = append(n.snaps, installed{offset, slices.Clone(producers)})
+	}
 	var fsys log.FS = n.fs
 	if inj := c.inject[n.id]; inj != nil {
 		fsys = disk.NewErrorFS(n.fs, inj)
@@ -289,10 +300,12 @@ func (c *cluster) settled() bool {
 
 // checkLogs checks the replication invariants:
 //   - every stored batch validates (CRC included) and has the term of its entry;
-//   - any two live nodes hold identical bytes at identical offsets below the smaller of
-//     their high watermarks;
-//   - every acknowledged proposal is in every live node's log below its high watermark,
-//     at the acknowledged offset, with the proposed bytes (baseOffset and epoch aside).
+//   - any two live nodes hold identical bytes at identical offsets from the larger of
+//     their log starts (retention and snapshots move them) to the smaller of their high
+//     watermarks;
+//   - every acknowledged proposal is in every live node's log between its log start and
+//     its high watermark, at the acknowledged offset, with the proposed bytes (baseOffset
+//     and epoch aside).
 func (c *cluster) checkLogs() {
 	c.t.Helper()
 	var ref *node
@@ -307,8 +320,9 @@ func (c *cluster) checkLogs() {
 				c.t.Fatalf("node %d: batch at %d: %v", n.id, off, err)
 			}
 		}
+		start := n.r.Storage().StartOffset()
 		for tok, a := range c.acked {
-			if a.BaseOffset >= n.hw {
+			if a.BaseOffset >= n.hw || a.BaseOffset < start {
 				continue
 			}
 			b := batches[a.BaseOffset]
@@ -324,26 +338,27 @@ func (c *cluster) checkLogs() {
 			continue
 		}
 		limit := min(ref.hw, n.hw)
+		lo := max(start, ref.r.Storage().StartOffset())
 		for off, b := range batches {
-			if off < limit && !bytes.Equal(b, refBatches[off]) {
-				c.t.Fatalf("nodes %d and %d differ at offset %d (below %d)", ref.id, n.id, off, limit)
+			if off >= lo && off < limit && !bytes.Equal(b, refBatches[off]) {
+				c.t.Fatalf("nodes %d and %d differ at offset %d (in [%d, %d))", ref.id, n.id, off, lo, limit)
 			}
 		}
 		for off := range refBatches {
-			if off < limit && batches[off] == nil {
-				c.t.Fatalf("node %d lacks the batch at %d that node %d has (below %d)", n.id, off, ref.id, limit)
+			if off >= lo && off < limit && batches[off] == nil {
+				c.t.Fatalf("node %d lacks the batch at %d that node %d has (in [%d, %d))", n.id, off, ref.id, lo, limit)
 			}
 		}
 	}
 }
 
-// readAll returns every batch of s's log by base offset, checking that the offsets
-// follow one another and that the storage's index agrees.
+// readAll returns every batch of s's Raft log (from its recorded start) by base offset,
+// checking that the offsets follow one another and that the storage's index agrees.
 func readAll(t tb, s *Storage) map[int64][]byte {
 	t.Helper()
 	l := s.Log()
 	out := map[int64][]byte{}
-	next := l.StartOffset()
+	next := s.StartOffset()
 	index := s.first
 	for next < l.EndOffset() {
 		data, err := l.Read(next, 1<<20, l.EndOffset())
@@ -380,6 +395,10 @@ type batchSpec struct {
 	valueBytes int
 	fill       byte
 	attrs      int16
+	// pid, when above 0, makes the batch idempotent: producer id pid, epoch 0, base
+	// sequence seq.
+	pid int64
+	seq int32
 }
 
 // makeBatch builds a valid uncompressed v2 record batch with base offset 0.
@@ -412,20 +431,30 @@ func makeBatch(sp batchSpec) []byte {
 	b = be.AppendUint32(b, uint32(sp.records-1))
 	b = be.AppendUint64(b, 1_700_000_000_000)
 	b = be.AppendUint64(b, 1_700_000_000_000+uint64(sp.records-1))
-	b = be.AppendUint64(b, ^uint64(0))
-	b = be.AppendUint16(b, ^uint16(0))
-	b = be.AppendUint32(b, ^uint32(0))
+	if sp.pid > 0 {
+		b = be.AppendUint64(b, uint64(sp.pid))
+		b = be.AppendUint16(b, 0)
+		b = be.AppendUint32(b, uint32(sp.seq))
+	} else {
+		b = be.AppendUint64(b, ^uint64(0))
+		b = be.AppendUint16(b, ^uint16(0))
+		b = be.AppendUint32(b, ^uint32(0))
+	}
 	b = be.AppendUint32(b, uint32(sp.records))
 	b = append(b, recs...)
 	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
 
-// randomSpec draws a batch: 1-5 records of 0-300 bytes, one in eight LogAppendTime.
+// randomSpec draws a batch: 1-5 records of 0-300 bytes, one in eight LogAppendTime, one
+// in four idempotent (producers 1-3; sequences are not checked by the replica).
 func randomSpec(rng *rand.Rand) batchSpec {
 	sp := batchSpec{records: 1 + rng.IntN(5), valueBytes: rng.IntN(300), fill: byte(rng.Uint32())}
 	if rng.IntN(8) == 0 {
 		sp.attrs = attrLogAppendTime
+	}
+	if rng.IntN(4) == 0 {
+		sp.pid, sp.seq = int64(1+rng.IntN(3)), int32(rng.IntN(1000))
 	}
 	return sp
 }

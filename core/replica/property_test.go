@@ -11,8 +11,9 @@ import (
 
 // TestPropertyReplication drives three replicas through a random schedule of proposals,
 // ticks, message delays and drops, isolations, crashes (of any number of nodes, with
-// unsynced writes kept, dropped or torn, sometimes between the two syncs of a SyncJob)
-// and restarts; then heals everything and checks
+// unsynced writes kept, dropped or torn, sometimes between the two syncs of a SyncJob),
+// restarts and retention (so followers catch up by snapshot); then heals everything and
+// checks
 // that the cluster settles, that the logs agree byte for byte below the high
 // watermarks, and that every proposal acknowledged as committed is at its acknowledged
 // offset on every node. Replay a failure with -rapid.seed.
@@ -22,7 +23,8 @@ func TestPropertyReplication(t *testing.T) {
 		cryptotest.SetGlobalRandom(t, seed)
 		cfg := testConfig()
 		cfg.MaxCacheBytes = rapid.SampledFrom([]int{-1, 4 << 10, 4 << 20}).Draw(rt, "cacheBytes")
-		cfg.Log.SegmentBytes = rapid.SampledFrom([]int64{16 << 10, 1 << 30}).Draw(rt, "segmentBytes")
+		cfg.Log.SegmentBytes = rapid.SampledFrom([]int64{4 << 10, 8 << 10, 16 << 10, 1 << 30}).Draw(rt, "segmentBytes")
+		cfg.Log.RetentionBytes = rapid.SampledFrom([]int64{0, 8 << 10, 16 << 10, 32 << 10}).Draw(rt, "retentionBytes")
 		c := newCluster(rt, seed, 3, cfg)
 		c.syncProb = rapid.Float64Range(0.2, 1).Draw(rt, "syncProb")
 		c.holdProb = rapid.Float64Range(0, 0.5).Draw(rt, "holdProb")
@@ -32,15 +34,15 @@ func TestPropertyReplication(t *testing.T) {
 			id := uint64(rapid.IntRange(1, 3).Draw(rt, "node"))
 			n := c.node(id)
 			switch op := rapid.IntRange(0, 99).Draw(rt, "op"); {
-			case op < 40:
+			case op < 35:
 				if l := c.leader(); l != nil {
 					for range rapid.IntRange(1, 5).Draw(rt, "proposals") {
 						c.propose(l, randomSpec(c.rng))
 					}
 				}
-			case op < 80:
+			case op < 75:
 				c.step(op%2 == 0)
-			case op < 85:
+			case op < 80:
 				if n.r != nil {
 					if n.job != nil && n.job.logJob != nil && rapid.Bool().Draw(rt, "midJob") {
 						// The power goes inside SyncJob.Run, between its two syncs.
@@ -52,11 +54,19 @@ func TestPropertyReplication(t *testing.T) {
 					tear := rapid.Float64Range(0, 1-keep).Draw(rt, "tear")
 					c.crash(id, disk.CrashOptions{KeepProb: keep, TearProb: tear})
 				}
-			case op < 92:
+			case op < 86:
 				if n.r == nil {
 					c.restart(id)
 				}
-			case op < 96:
+			case op < 93:
+				// Retention moves this node's log start; followers behind a leader's
+				// start catch up by snapshot.
+				if n.r != nil {
+					if err := n.r.EnforceRetention(c.nowMs); err != nil {
+						rt.Fatalf("node %d: retention: %v", id, err)
+					}
+				}
+			case op < 97:
 				c.down[id] = true
 			default:
 				delete(c.down, id)
@@ -71,6 +81,7 @@ func TestPropertyReplication(t *testing.T) {
 		c.syncProb, c.holdProb, c.dropProb = 1, 0, 0
 		c.runUntil("settled after healing", 40000, c.settled)
 		c.checkLogs()
+		c.checkProducers()
 		hw := c.leader().hw
 		for tok, a := range c.acked {
 			if a.LastOffset >= hw {

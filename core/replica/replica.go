@@ -55,6 +55,11 @@ type Config struct {
 	// (up to the recovered commit) are not applied again: the caller reads them from the
 	// log.
 	OnApply func(index uint64, data []byte)
+	// OnSnapshot, when set, is called when a snapshot from the leader has been installed
+	// (durably): the log is empty and starts at offset, and producers is the producer
+	// state there (core/producer's encoding; the caller must not modify it). Everything
+	// OnWrite reported before is gone.
+	OnSnapshot func(offset int64, producers []byte)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -215,7 +220,16 @@ type Replica struct {
 	out       []pb.Message
 	durable   []Outcome
 	committed []Outcome
+
+	// snapTicks counts, for each follower this leader sent a snapshot to, the ticks since;
+	// past maxSnapshotTicks without an answer the send is reported failed so that raft
+	// sends another (a MsgSnap the transport lost would otherwise stall that follower).
+	snapTicks map[uint64]int
 }
+
+// maxSnapshotTicksFactor times ElectionTicks is how long a leader waits for a follower to
+// answer a snapshot before sending it again.
+const maxSnapshotTicksFactor = 2
 
 // Open opens (recovering) the replica whose log is in dir, or creates it when dir holds
 // none. nowMs is the loop's clock.
@@ -270,6 +284,36 @@ func (r *Replica) Tick(nowMs int64) {
 	if r.failed == nil {
 		defer r.recoverStorage(nil)
 		r.rn.Tick()
+		r.maybeResendSnapshots()
+	}
+}
+
+// maybeResendSnapshots reports as failed the snapshots sent maxSnapshotTicks ago whose
+// follower still waits for one (raft's StateSnapshot), so that raft sends them again.
+func (r *Replica) maybeResendSnapshots() {
+	if len(r.snapTicks) == 0 {
+		return
+	}
+	if r.state != raft.StateLeader {
+		clear(r.snapTicks)
+		return
+	}
+	var stalled []uint64
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		n, ok := r.snapTicks[id]
+		switch {
+		case !ok:
+		case pr.State != tracker.StateSnapshot:
+			delete(r.snapTicks, id)
+		case n+1 >= maxSnapshotTicksFactor*r.cfg.ElectionTicks:
+			stalled = append(stalled, id)
+		default:
+			r.snapTicks[id] = n + 1
+		}
+	})
+	for _, id := range stalled {
+		delete(r.snapTicks, id)
+		r.rn.ReportSnapshot(id, raft.SnapshotFailure)
 	}
 }
 
@@ -363,6 +407,11 @@ func (r *Replica) ProposeForward(data []byte) (err error) {
 func (r *Replica) ReportUnreachable(id uint64) {
 	if r.failed == nil {
 		r.rn.ReportUnreachable(id)
+		if _, ok := r.snapTicks[id]; ok {
+			// The snapshot may be what was lost: raft waits for it until told.
+			delete(r.snapTicks, id)
+			r.rn.ReportSnapshot(id, raft.SnapshotFailure)
+		}
 	}
 }
 
@@ -450,6 +499,12 @@ func (r *Replica) handle(rd raft.Ready) {
 		case raft.LocalApplyThread:
 			r.storageApply(m)
 		default:
+			if m.Type == pb.MsgSnap {
+				if r.snapTicks == nil {
+					r.snapTicks = map[uint64]int{}
+				}
+				r.snapTicks[m.To] = 0
+			}
 			r.out = append(r.out, *m)
 		}
 	}
@@ -459,7 +514,9 @@ func (r *Replica) handle(rd raft.Ready) {
 // its responses until they are durable.
 func (r *Replica) storageAppend(m *pb.Message) error {
 	if m.Snapshot != nil && !raft.IsEmptySnap(*m.Snapshot) {
-		return ErrSnapshotUnsupported
+		if err := r.installSnapshot(*m.Snapshot); err != nil {
+			return err
+		}
 	}
 	if ents := m.Entries; len(ents) > 0 {
 		if err := r.st.append(ents, r.nowMs); err != nil {
@@ -483,6 +540,23 @@ func (r *Replica) storageAppend(m *pb.Message) error {
 	}
 	if len(m.Responses) > 0 {
 		r.waiting = append(r.waiting, waitingResponses{seq: r.writeSeq, msgs: m.Responses})
+	}
+	return nil
+}
+
+// installSnapshot installs a snapshot from the leader, durably (Storage.install): the
+// entries up to its index are applied and the high watermark moves to the new log start.
+func (r *Replica) installSnapshot(snap pb.Snapshot) error {
+	offset, producers, err := r.st.install(snap)
+	if err != nil {
+		return err
+	}
+	if offset < r.hw {
+		panic(fmt.Sprintf("replica: snapshot at offset %d below the high watermark %d", offset, r.hw))
+	}
+	r.applied, r.hw = snap.Metadata.Index, offset
+	if r.cfg.OnSnapshot != nil {
+		r.cfg.OnSnapshot(offset, producers)
 	}
 	return nil
 }
@@ -651,6 +725,50 @@ func (r *Replica) SyncDone(j *SyncJob, err error) {
 	}
 	r.durableSeq = j.seq
 	r.noteDurable()
+	if err := r.st.maybeDeleteBefore(); err != nil {
+		r.fail(err)
+	}
+}
+
+// EnforceRetention moves the log start as the log's retention rules say (Config.Log's
+// RetentionMs and RetentionBytes, core/log.RetentionPoint), but never above the high
+// watermark: a cut the rules want above it waits for a later call. It also goes on with
+// a deletion an earlier call or Open left unfinished. Followers that later need entries
+// below the new start get a snapshot. It writes and syncs two small files on the loop
+// when it moves the start (docs/replication.md, "Snapshots and retention"). An error
+// fails the replica.
+func (r *Replica) EnforceRetention(nowMs int64) error {
+	if r.failed != nil {
+		return ErrFailed
+	}
+	offset, ok := r.st.log.RetentionPoint(nowMs)
+	if !ok || offset > r.hw {
+		offset = r.st.startOffset
+	}
+	return r.RetainBefore(offset)
+}
+
+// RetainBefore moves the log start to offset, which must be the base offset of a batch at
+// or below the high watermark (offsets at or below the current start do nothing but go
+// on with an unfinished deletion): the producer state there is written, the new start
+// recorded durably, and the whole segments below it deleted (core/log deletes only
+// sealed segments, so some may go only after later SyncJobs). An error fails the replica.
+func (r *Replica) RetainBefore(offset int64) error {
+	if r.failed != nil {
+		return ErrFailed
+	}
+	if offset > r.hw {
+		return fmt.Errorf("replica: retain before %d: above the high watermark %d", offset, r.hw)
+	}
+	err := r.st.retain(offset)
+	if err == nil {
+		err = r.st.maybeDeleteBefore()
+	}
+	if err != nil {
+		r.fail(err)
+		return r.failed
+	}
+	return nil
 }
 
 // fail stops the replica for good: a storage error is never retried (docs/replication.md).

@@ -40,6 +40,9 @@ const (
 	kindHardState byte = 1 // term, vote, commit: three uint64
 	kindConfState byte = 2 // a marshaled raftpb.ConfState
 	kindLogStart  byte = 3 // first index, term of the entry before it (uint64), start offset (int64)
+	// kindLogReset is a log start that a snapshot install wrote before resetting the log
+	// (payload as kindLogStart): Open resets a log that does not start there yet.
+	kindLogReset byte = 4
 )
 
 // logStart says where the log starts in Raft's numbering.
@@ -50,8 +53,12 @@ type logStart struct {
 	// prevTerm is the term of entry firstIndex-1: 0 when firstIndex is 1, otherwise the
 	// term of the entry that retention or a snapshot removed last.
 	prevTerm uint64
-	// startOffset is the log's start offset when this was written.
+	// startOffset is the offset of entry firstIndex: the log's start offset once the
+	// retention deletion or the reset that moved it is done (snapshot.go).
 	startOffset int64
+	// reset is set when a snapshot install wrote this start: the log is to be reset to
+	// startOffset (core/log.ResetTo), its first ordinal firstIndex.
+	reset bool
 }
 
 // stateFile is the open state file and the latest value of each record kind.
@@ -135,7 +142,7 @@ func (s *stateFile) load() error {
 				return fmt.Errorf("%w: conf state: %w", errStateCorrupt, err)
 			}
 			s.conf, haveConf = cs, true
-		case kindLogStart:
+		case kindLogStart, kindLogReset:
 			if len(payload) != 24 {
 				return fmt.Errorf("%w: log start of %d bytes", errStateCorrupt, len(payload))
 			}
@@ -143,6 +150,7 @@ func (s *stateFile) load() error {
 				firstIndex:  binary.BigEndian.Uint64(payload),
 				prevTerm:    binary.BigEndian.Uint64(payload[8:]),
 				startOffset: int64(binary.BigEndian.Uint64(payload[16:])),
+				reset:       kind == kindLogReset,
 			}
 			haveStart = s.start.firstIndex >= 1
 		}
@@ -233,9 +241,18 @@ func (s *stateFile) setHardState(hs pb.HardState) error {
 	return nil
 }
 
+// setStart records a new log start durably (by a rewrite: a log start moves on retention
+// and snapshot installs only, and what follows it, deleting segments or resetting the log,
+// must not start before it is durable).
+func (s *stateFile) setStart(ls logStart) error {
+	s.start = ls
+	return s.rewrite()
+}
+
 // rewrite replaces the file durably with one record of each kind (the caller's duty 2 in
 // package disk): write and sync a temporary file, rename it over the state file, sync the
-// directory. It runs on the loop; it happens at creation and once per ~1,500 elections.
+// directory. It runs on the loop; it happens at creation, once per ~1,500 elections and
+// when the log start moves (retention, snapshot installs).
 func (s *stateFile) rewrite() error {
 	conf, err := confStatePayload(s.conf)
 	if err != nil {
@@ -243,7 +260,11 @@ func (s *stateFile) rewrite() error {
 	}
 	var b []byte
 	b = appendStateRecord(b, kindConfState, conf)
-	b = appendStateRecord(b, kindLogStart, logStartPayload(nil, s.start))
+	startKind := kindLogStart
+	if s.start.reset {
+		startKind = kindLogReset
+	}
+	b = appendStateRecord(b, startKind, logStartPayload(nil, s.start))
 	if s.hard != (pb.HardState{}) {
 		b = appendStateRecord(b, kindHardState, hardStatePayload(nil, s.hard))
 	}

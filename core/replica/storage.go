@@ -30,11 +30,21 @@ const maxReadBytes = 8 << 20
 type Storage struct {
 	log   *log.Log
 	state *stateFile
+	fs    log.FS
+	dir   string
 
-	// first is the Raft index of the batch at log.StartOffset(); prevTerm the term of
-	// entry first-1. Invariant: first >= 1, and first == state.start.firstIndex.
-	first    uint64
-	prevTerm uint64
+	// first is the Raft index of the batch at startOffset; prevTerm the term of entry
+	// first-1; startOrd that batch's log ordinal. startOffset is the log start as the
+	// state file records it: log.StartOffset() is below it while a retention deletion is
+	// unfinished (the batches below it are no longer Raft entries), never above it.
+	// Invariant: first >= 1; first, prevTerm and startOffset equal state.start's.
+	first       uint64
+	prevTerm    uint64
+	startOffset int64
+	startOrd    int64
+	// producers is the producer state at startOffset (core/producer's encoding), as
+	// stored in its snapshot file; nil when first is 1 (the empty state).
+	producers []byte
 	// recent[k] is the base offset of entry recentFirst+k: the last entries written, at
 	// most 2*maxRecent of them, so that matching proposals and moving the high watermark
 	// read nothing back. Older entries' offsets come from the log's batch ordinals
@@ -68,6 +78,7 @@ type Storage struct {
 	// Statistics, for tests.
 	entriesRead int // entries read back from the log
 	truncations int // calls of truncate
+	installs    int // snapshots installed
 }
 
 // epoch is one term in the log: its first entry's index and base offset.
@@ -79,12 +90,11 @@ type epoch struct {
 
 // Errors of Storage.
 var (
-	// ErrSnapshotUnsupported: the spike does not install snapshots yet (core/log.ResetTo
-	// restarts the log at an offset; docs/replication.md, "Snapshots and retention" says
-	// the rest). It stops the replica instead.
-	ErrSnapshotUnsupported = errors.New("replica: installing a snapshot is not implemented")
-	errLogStartMoved       = errors.New("replica: the log start moved without the state file (retention is not supported yet)")
-	errTermTooLarge        = errors.New("replica: term does not fit partitionLeaderEpoch")
+	// errLogStartMoved: the log starts above the start the state file records, or does
+	// not have a batch boundary there: corruption (retention and snapshots move the
+	// recorded start first).
+	errLogStartMoved = errors.New("replica: the log does not start where the state file says")
+	errTermTooLarge  = errors.New("replica: term does not fit partitionLeaderEpoch")
 )
 
 // defaultMaxRecent bounds Storage.recent: 2*defaultMaxRecent offsets, 64 KiB. Older
@@ -111,11 +121,17 @@ func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.
 	s := &Storage{
 		log:           l,
 		state:         st,
+		dir:           dir,
+		fs:            fsys,
 		first:         st.start.firstIndex,
 		prevTerm:      st.start.prevTerm,
+		startOffset:   st.start.startOffset,
 		maxCacheBytes: maxCacheBytes,
 		recentFirst:   st.start.firstIndex,
 		maxRecent:     defaultMaxRecent,
+	}
+	if err := s.recoverStart(); err != nil {
+		return nil, errors.Join(err, s.close())
 	}
 	if err := s.rebuild(); err != nil {
 		return nil, errors.Join(err, s.close())
@@ -123,16 +139,14 @@ func openStorage(fsys log.FS, dir string, cfg log.Config, nowMs int64, conf *pb.
 	return s, nil
 }
 
-// rebuild walks the log's batch headers to rebuild epochs and recent, then reconciles
-// the persisted HardState with the recovered log (recoveredHardState).
+// rebuild walks the log's batch headers from the recorded start to rebuild epochs and
+// recent, then reconciles the persisted HardState with the recovered log
+// (recoveredHardState).
 func (s *Storage) rebuild() error {
-	if s.state.start.startOffset != s.log.StartOffset() {
-		return fmt.Errorf("%w: state says %d, log starts at %d", errLogStartMoved, s.state.start.startOffset, s.log.StartOffset())
-	}
-	next := s.log.StartOffset()
+	next := s.startOffset
 	index := s.first
 	var werr error
-	err := s.log.Batches(s.log.StartOffset(), func(h record.Header) bool {
+	err := s.log.Batches(s.startOffset, func(h record.Header) bool {
 		if h.BaseOffset != next || h.PartitionLeaderEpoch < 0 {
 			werr = fmt.Errorf("replica: batch at %d (epoch %d), want one at %d", h.BaseOffset, h.PartitionLeaderEpoch, next)
 			return false
@@ -152,7 +166,7 @@ func (s *Storage) rebuild() error {
 	if index != s.lastIndex()+1 {
 		return fmt.Errorf("replica: rebuild: %d batches, the log's ordinals say %d", index-s.first, s.lastIndex()+1-s.first)
 	}
-	s.state.hard = recoveredHardState(s.state.hard, s.lastTerm(), s.lastIndex())
+	s.state.hard = recoveredHardState(s.state.hard, s.lastTerm(), s.first-1, s.lastIndex())
 	return nil
 }
 
@@ -166,9 +180,13 @@ func (s *Storage) rebuild() error {
 //     because nothing that depended on the lost record left the node: every response
 //     (a vote, an append acknowledgment) is released only after the SyncJob that syncs
 //     it, so a vote or acknowledgment in lastTerm implies a durable record of lastTerm.
-//     Raft must never see a log whose last term is above its term.
-func recoveredHardState(hs pb.HardState, lastTerm, lastIndex uint64) pb.HardState {
-	hs.Commit = min(hs.Commit, lastIndex)
+//     Raft must never see a log whose last term is above its term;
+//   - commit may be below snapIndex, the index before the log's first entry (the record
+//     that moved the log start carries no commit): it is raised to snapIndex, since only
+//     committed entries are ever removed from the front, and raft refuses a commit below
+//     its first index.
+func recoveredHardState(hs pb.HardState, lastTerm, snapIndex, lastIndex uint64) pb.HardState {
+	hs.Commit = min(max(hs.Commit, snapIndex), lastIndex)
 	if lastTerm > hs.Term {
 		hs.Term, hs.Vote = lastTerm, 0
 	}
@@ -177,7 +195,7 @@ func recoveredHardState(hs pb.HardState, lastTerm, lastIndex uint64) pb.HardStat
 
 // lastTerm is the term of the last entry (of entry first-1 when the log is empty).
 func (s *Storage) lastTerm() uint64 {
-	if s.log.EndOrdinal() == s.log.StartOrdinal() {
+	if s.log.EndOrdinal() == s.startOrd {
 		return s.prevTerm
 	}
 	return s.epochs[len(s.epochs)-1].term
@@ -215,7 +233,7 @@ func (s *Storage) FirstIndex() (uint64, error) { return s.first, nil }
 func (s *Storage) LastIndex() (uint64, error) { return s.lastIndex(), nil }
 
 func (s *Storage) lastIndex() uint64 {
-	return s.first + uint64(s.log.EndOrdinal()-s.log.StartOrdinal()) - 1
+	return s.first + uint64(s.log.EndOrdinal()-s.startOrd) - 1
 }
 
 // Term implements raft.Storage: the term of entry i, from the epochs (no I/O).
@@ -313,23 +331,9 @@ func (s *Storage) read(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	return ents, nil
 }
 
-// Snapshot implements raft.Storage. A snapshot here is metadata only: where the log
-// starts (docs/replication.md, "Snapshots"); the spike never needs one, as its logs are
-// never cut at the front.
-func (s *Storage) Snapshot() (pb.Snapshot, error) {
-	if s.first == 1 {
-		return pb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
-	}
-	return pb.Snapshot{Metadata: pb.SnapshotMetadata{
-		Index:     s.first - 1,
-		Term:      s.prevTerm,
-		ConfState: s.state.conf,
-	}}, nil
-}
-
 // ordinalOf is the log ordinal of entry i.
 func (s *Storage) ordinalOf(i uint64) int64 {
-	return s.log.StartOrdinal() + int64(i-s.first)
+	return s.startOrd + int64(i-s.first)
 }
 
 // lookupOffset is the base offset of entry i, in [first, LastIndex()+1]; at LastIndex()+1

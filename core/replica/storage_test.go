@@ -107,19 +107,21 @@ func TestStorageAppendTruncateReopen(t *testing.T) {
 
 func TestRecoveredHardState(t *testing.T) {
 	tests := []struct {
-		name              string
-		hs                pb.HardState
-		lastTerm, lastIdx uint64
-		want              pb.HardState
+		name                         string
+		hs                           pb.HardState
+		lastTerm, snapIndex, lastIdx uint64
+		want                         pb.HardState
 	}{
-		{"fresh", pb.HardState{}, 0, 0, pb.HardState{}},
-		{"consistent", pb.HardState{Term: 3, Vote: 1, Commit: 5}, 3, 9, pb.HardState{Term: 3, Vote: 1, Commit: 5}},
-		{"commit past the log", pb.HardState{Term: 3, Vote: 1, Commit: 12}, 3, 9, pb.HardState{Term: 3, Vote: 1, Commit: 9}},
-		{"term record lost", pb.HardState{Term: 2, Vote: 1, Commit: 4}, 3, 9, pb.HardState{Term: 3, Commit: 4}},
-		{"no record, entries kept", pb.HardState{}, 1, 2, pb.HardState{Term: 1}},
+		{"fresh", pb.HardState{}, 0, 0, 0, pb.HardState{}},
+		{"consistent", pb.HardState{Term: 3, Vote: 1, Commit: 5}, 3, 0, 9, pb.HardState{Term: 3, Vote: 1, Commit: 5}},
+		{"commit past the log", pb.HardState{Term: 3, Vote: 1, Commit: 12}, 3, 0, 9, pb.HardState{Term: 3, Vote: 1, Commit: 9}},
+		{"term record lost", pb.HardState{Term: 2, Vote: 1, Commit: 4}, 3, 0, 9, pb.HardState{Term: 3, Commit: 4}},
+		{"no record, entries kept", pb.HardState{}, 1, 0, 2, pb.HardState{Term: 1}},
+		{"commit below the log start", pb.HardState{Term: 3, Vote: 1, Commit: 4}, 3, 7, 9, pb.HardState{Term: 3, Vote: 1, Commit: 7}},
+		{"snapshot installed, log empty", pb.HardState{Term: 4, Commit: 2}, 4, 7, 7, pb.HardState{Term: 4, Commit: 7}},
 	}
 	for _, tt := range tests {
-		if got := recoveredHardState(tt.hs, tt.lastTerm, tt.lastIdx); got != tt.want {
+		if got := recoveredHardState(tt.hs, tt.lastTerm, tt.snapIndex, tt.lastIdx); got != tt.want {
 			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
