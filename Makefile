@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run cluster build test test-deps vet lint fuzz bench-single sim sim-cluster sim-bugs sim-bench chaos ci-samples clean
+.PHONY: run cluster build test test-deps vet lint fuzz bench-single bench-cluster idle-cluster sim sim-cluster sim-bugs sim-bench chaos ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -17,7 +17,8 @@ cluster:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: the whole suite (vet, lint, unit, property, real clients, a short simulator sweep)
+## test: the whole suite (vet, lint, unit, property, real clients, a short simulator sweep, a
+## short chaos run on a 3-node cluster)
 test: test-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
@@ -46,6 +47,14 @@ fuzz:
 bench-single:
 	$(GO) run ./cmd/chronik-bench
 
+## bench-cluster: Chronik vs kfake, 3 nodes, RF 3, acks=all, plus latency at half the saturated rate (about 5 minutes)
+bench-cluster:
+	$(GO) run ./cmd/chronik-bench -brokers 3 -runs 3 -sizes 1024,256 -duration 5s -out docs/benchmarks/cluster-$$(date -u +%F).md
+
+## idle-cluster: CPU and RSS per node of an idle 3-node cluster with 1,000 partitions RF 3 (about 1 minute)
+idle-cluster:
+	$(GO) run ./cmd/chronik-idle -nodes 3 -partitions 1000 -rf 3 -settle 10s -measure 30s -out docs/benchmarks/cluster-idle-$$(date -u +%F).md
+
 ## sim: a bounded sweep of simulator seeds
 SEEDS ?= 1000
 sim:
@@ -68,11 +77,14 @@ sim-bugs:
 sim-bench:
 	$(GO) test -run XXX -bench BenchmarkSim -benchtime 40x ./sim
 
-## chaos: real chronik processes behind fault-injecting proxies, a seeded fault schedule
-CHAOS_SEED     ?= $(shell date +%s)
+## chaos: a 3-node cluster of real chronik processes, every client and node-to-node link behind a
+## fault-injecting proxy, through a seeded fault schedule of CHAOS_DURATION (under 10 min in all);
+## SEED=42 (or CHAOS_SEED=42) replays seed 42, CHAOS_NODES=1 runs a single node
+CHAOS_SEED     ?= $(if $(SEED),$(SEED),$(shell date +%s))
 CHAOS_DURATION ?= 8m
+CHAOS_NODES    ?= 3
 chaos:
-	$(GO) test ./chaos -run 'TestChaos$$' -count=1 -v -timeout 15m -chaos.duration=$(CHAOS_DURATION) -chaos.seed=$(CHAOS_SEED)
+	$(GO) test ./chaos -run 'TestChaos$$' -count=1 -v -timeout 15m -chaos.duration=$(CHAOS_DURATION) -chaos.seed=$(CHAOS_SEED) -chaos.nodes=$(CHAOS_NODES)
 
 ## ci-samples: a short sample of every long run, for CI (a few minutes in all)
 ci-samples:

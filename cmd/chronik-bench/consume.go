@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,12 @@ const (
 	maxFetchErrors = 100
 	// maxProblemExamples bounds the problems a verifier keeps word for word.
 	maxProblemExamples = 5
+	// controlTailWait is how long the consumer waits for more records once it has read
+	// every acknowledged one while a partition's end offset is still ahead: the offsets
+	// left may be control batches (a Raft leader change writes one), which clients skip.
+	controlTailWait = 3 * time.Second
+	// pollWait bounds one poll, so that controlTailWait can be noticed.
+	pollWait = time.Second
 )
 
 // verifier checks consumed records against what the producers had acknowledged.
@@ -125,6 +132,18 @@ func (v *verifier) check(r *kgo.Record) {
 	}
 }
 
+// allAckedSeen reports whether every acknowledged record has been read.
+func (v *verifier) allAckedSeen() bool {
+	for id, acks := range v.acks {
+		for seq, a := range acks {
+			if a != 0 && !v.seen[id][seq] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // finish counts acknowledged records that were never read.
 func (v *verifier) finish() {
 	for id, acks := range v.acks {
@@ -146,11 +165,13 @@ type consumeResult struct {
 }
 
 // consumeAndVerify reads every partition of topic from its start to the end offset it has
-// now, checking each record with a verifier.
-func consumeAndVerify(ctx context.Context, addr, topic string, size int, prod *produceResult) (*consumeResult, error) {
+// now, checking each record with a verifier. It also stops when every acknowledged record
+// has been read and nothing more arrives for controlTailWait: the offsets left are then
+// batches clients do not return (control batches).
+func consumeAndVerify(ctx context.Context, seeds []string, topic string, size int, prod *produceResult) (*consumeResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, consumeTimeout)
 	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +191,7 @@ func consumeAndVerify(ctx context.Context, addr, topic string, size int, prod *p
 	})
 	v := newVerifier(size, len(end), prod)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +207,14 @@ func consumeAndVerify(ctx context.Context, addr, topic string, size int, prod *p
 	}
 	fetchErrs := 0
 	start := time.Now()
+	lastRecord := start
 	for !done() {
-		fs := cl.PollFetches(ctx)
+		if time.Since(lastRecord) > controlTailWait && v.allAckedSeen() {
+			break
+		}
+		pctx, pcancel := context.WithTimeout(ctx, pollWait)
+		fs := cl.PollFetches(pctx)
+		pcancel()
 		if err := ctx.Err(); err != nil {
 			v.finish()
 			return &consumeResult{records: v.stats.consumed, elapsed: time.Since(start), stats: v.stats},
@@ -195,6 +222,9 @@ func consumeAndVerify(ctx context.Context, addr, topic string, size int, prod *p
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) && p < 0 {
+				return // the poll's own bound
+			}
 			fetchErrs++
 			ferr = fmt.Errorf("bench: fetch %s/%d: %w", t, p, err)
 		})
@@ -202,11 +232,12 @@ func consumeAndVerify(ctx context.Context, addr, topic string, size int, prod *p
 			return nil, fmt.Errorf("bench: more than %d fetch errors, last: %w", maxFetchErrors, ferr)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			lastRecord = time.Now()
 			v.check(r)
 			next[r.Partition] = max(next[r.Partition], r.Offset+1)
 		})
 	}
-	elapsed := time.Since(start)
+	elapsed := lastRecord.Sub(start)
 	v.finish()
 	return &consumeResult{records: v.stats.consumed, elapsed: elapsed, stats: v.stats}, nil
 }

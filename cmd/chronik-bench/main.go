@@ -1,16 +1,18 @@
-// Command chronik-bench measures a single Chronik broker against kfake, franz-go's
-// in-memory fake broker, with real franz-go clients on loopback, and checks that every
-// acknowledged record comes back.
+// Command chronik-bench measures Chronik against kfake, franz-go's in-memory fake broker,
+// with real franz-go clients on loopback, and checks that every acknowledged record comes
+// back: one broker each, or with -brokers N a cluster of N each.
 //
 // One run:
 //  1. Starts the targets once: Chronik (by default the real chronik binary, built into a
-//     temp dir, as a child process with its data in a fresh temp dir, fsync on) and kfake
-//     (by default this program again, as a child process serving kfake.NewCluster).
-//     Child processes make each broker's peak RSS and CPU time its own.
+//     temp dir, as a child process with its data in a fresh temp dir, fsync on; with
+//     -brokers N, N child processes in cluster mode) and kfake (by default this program
+//     again, as one child process serving kfake.NewCluster with N brokers). Child
+//     processes make each broker's peak RSS and CPU time its own.
 //  2. For each repetition, each record size and each target in turn (Chronik, kfake,
 //     Chronik, kfake, ...): creates a fresh topic, produces to it from -producers kgo
 //     clients (acks=all, idempotent) until -records or -duration, consumes it back from
-//     the start of every partition, verifies it, and deletes it.
+//     the start of every partition, verifies it, and deletes it. With -half-rate-latency
+//     it then does the same with the producers paced at half the rate just measured.
 //  3. Prints a markdown table of the medians, the Chronik/kfake throughput ratios and the
 //     peak RSS, and with -out writes the same with the command line and machine info.
 //
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -43,6 +46,12 @@ import (
 const (
 	maxProducers = 64
 	maxRuns      = 100
+	maxBrokers   = 5
+	// clusterReadyTimeout bounds waiting for a cluster to accept a topic (it needs a
+	// metadata leader) and for every partition of a new topic to have a leader.
+	clusterReadyTimeout = 20 * time.Second
+	// clusterRetryEvery is the pause between those attempts.
+	clusterRetryEvery = 250 * time.Millisecond
 	// adminTimeout bounds creating and deleting one topic.
 	adminTimeout = 30 * time.Second
 	// runTimeout bounds a whole run.
@@ -50,7 +59,8 @@ const (
 )
 
 func main() {
-	// A kfake child: see startKfakeChild.
+	// A kfake child: see startKfakeChild; the argument is a comma-separated list of
+	// addresses, one per broker.
 	if len(os.Args) == 3 && os.Args[1] == "-serve-kfake" {
 		if err := serveKfake(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "chronik-bench -serve-kfake:", err)
@@ -71,6 +81,8 @@ func main() {
 
 type options struct {
 	targets         []string
+	brokers         int
+	halfRate        bool
 	sizes           []int
 	partitions      int
 	producers       int
@@ -99,6 +111,8 @@ func parse(args []string) (*options, error) {
 	fs := flag.NewFlagSet("chronik-bench", flag.ContinueOnError)
 	targets := fs.String("targets", "chronik,kfake", "comma-separated targets to measure, in the order they alternate")
 	sizes := fs.String("sizes", "1024,256", "comma-separated record value sizes in bytes (16 to 921600)")
+	fs.IntVar(&o.brokers, "brokers", 1, "brokers per target: 1, or a cluster of up to 5 (Chronik as that many processes in cluster mode, kfake as one process with NumBrokers); topics get replication factor = brokers")
+	fs.BoolVar(&o.halfRate, "half-rate-latency", false, "after each saturated measurement, measure produce latency with the producers paced at half the rate just measured, on a fresh topic for -duration (default true with -brokers > 1)")
 	fs.IntVar(&o.partitions, "partitions", 3, "partitions of each benchmark topic")
 	fs.IntVar(&o.producers, "producers", 4, "producer clients (kgo.Client each, on its own goroutine)")
 	fs.IntVar(&o.records, "records", 1_000_000, "records per measurement across all producers; 0: only -duration limits")
@@ -111,7 +125,7 @@ func parse(args []string) (*options, error) {
 	fs.BoolVar(&o.idempotent, "idempotent", true, "idempotent producers (false: kgo.DisableIdempotentWrite)")
 	fs.BoolVar(&o.externalChronik, "external-chronik", true, "run Chronik as a child process (the chronik binary); false: in this process via net.StartBroker")
 	fs.BoolVar(&o.externalKfake, "external-kfake", true, "run kfake as a child process (this program with -serve-kfake); false: in this process")
-	fs.StringVar(&o.chronikAddr, "chronik-addr", "", "measure an already running Chronik broker at host:port instead of starting one")
+	fs.StringVar(&o.chronikAddr, "chronik-addr", "", "measure an already running Chronik broker at host:port (a cluster: comma-separated, with -brokers) instead of starting one")
 	fs.StringVar(&o.chronikBin, "chronik-bin", "", "chronik binary for -external-chronik; default: go build chronik/cmd/chronik into a temp dir")
 	fs.StringVar(&o.chronikArgs, "chronik-args", "", "extra space-separated flags for the chronik child, e.g. \"-wal-profile low\"")
 	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file (e.g. docs/benchmarks/single-node-YYYY-MM-DD.md)")
@@ -123,6 +137,11 @@ func parse(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	halfRateSet := false
+	fs.Visit(func(f *flag.Flag) { halfRateSet = halfRateSet || f.Name == "half-rate-latency" })
+	if !halfRateSet {
+		o.halfRate = o.brokers > 1
 	}
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
@@ -142,6 +161,10 @@ func parse(args []string) (*options, error) {
 		o.sizes = append(o.sizes, n)
 	}
 	switch {
+	case o.brokers < 1 || o.brokers > maxBrokers:
+		return nil, fmt.Errorf("-brokers must be 1 to %d", maxBrokers)
+	case o.brokers > 1 && !o.externalChronik && o.chronikAddr == "" && slices.Contains(o.targets, "chronik"):
+		return nil, errors.New("-brokers > 1 runs Chronik as child processes: drop -external-chronik=false")
 	case o.partitions < 1 || o.partitions > maxPartitions:
 		return nil, fmt.Errorf("-partitions must be 1 to %d", maxPartitions)
 	case o.producers < 1 || o.producers > maxProducers:
@@ -247,7 +270,7 @@ func run(args []string) (bool, error) {
 
 	rep := &report{opts: o, machine: mach, started: time.Now()}
 	for _, t := range targets {
-		rep.targets = append(rep.targets, targetInfo{name: t.name, mode: t.mode, addr: t.addr, own: t.pid != 0})
+		rep.targets = append(rep.targets, targetInfo{name: t.name, mode: t.mode, addrs: t.addrs, own: len(t.procs) > 0})
 	}
 	failed := map[string]error{} // targets skipped after an error, by name
 	for r := range o.runs {
@@ -259,8 +282,11 @@ func run(args []string) (bool, error) {
 				m := measure(ctx, o, t, size, r)
 				rep.measurements = append(rep.measurements, m)
 				fmt.Fprintln(os.Stderr, m.progressLine())
-				if m.err != nil {
-					failed[t.name] = m.err
+				if m.half != nil {
+					fmt.Fprintln(os.Stderr, m.half.progressLine())
+				}
+				if err := m.firstErr(); err != nil {
+					failed[t.name] = err
 				}
 				if ctx.Err() != nil {
 					return false, fmt.Errorf("run interrupted: %w", ctx.Err())
@@ -271,7 +297,7 @@ func run(args []string) (bool, error) {
 
 	for i, t := range targets {
 		rss, err := t.peakRSS()
-		if err != nil {
+		if err != nil && len(rss) > 0 {
 			fmt.Fprintf(os.Stderr, "chronik-bench: peak RSS of %s: %v\n", t.name, err)
 		}
 		rep.targets[i].peakRSS = rss
@@ -304,7 +330,8 @@ func startTargets(ctx context.Context, o *options, tmp string) ([]*target, error
 		var err error
 		switch {
 		case name == "chronik" && o.chronikAddr != "":
-			t = &target{name: "chronik", mode: "external broker at " + o.chronikAddr, addr: o.chronikAddr, stop: func() error { return nil }}
+			addrs := strings.Split(o.chronikAddr, ",")
+			t = &target{name: "chronik", mode: "external broker at " + o.chronikAddr, addrs: addrs, stop: func() error { return nil }}
 		case name == "chronik" && o.externalChronik:
 			bin := o.chronikBin
 			if bin == "" {
@@ -313,36 +340,45 @@ func startTargets(ctx context.Context, o *options, tmp string) ([]*target, error
 					return ts, err
 				}
 			}
-			t, err = startChronikChild(ctx, bin, filepath.Join(tmp, "chronik-data"), o.chronikArgs, filepath.Join(tmp, "chronik.log"))
+			if o.brokers == 1 {
+				t, err = startChronikChild(ctx, bin, filepath.Join(tmp, "chronik-data"), o.chronikArgs, filepath.Join(tmp, "chronik.log"))
+			} else {
+				t, err = startChronikCluster(ctx, bin, filepath.Join(tmp, "chronik-cluster"), o.brokers, o.chronikArgs)
+			}
 		case name == "chronik":
 			t, err = startChronikInProcess(ctx, filepath.Join(tmp, "chronik-data"))
 		case name == "kfake" && o.externalKfake:
-			t, err = startKfakeChild(ctx, filepath.Join(tmp, "kfake.log"))
+			t, err = startKfakeChild(ctx, o.brokers, filepath.Join(tmp, "kfake.log"))
 		default:
-			t, err = startKfakeInProcess(ctx)
+			t, err = startKfakeInProcess(ctx, o.brokers)
 		}
 		if err != nil {
 			return ts, fmt.Errorf("start %s: %w", name, err)
 		}
-		fmt.Fprintf(os.Stderr, "chronik-bench: %s on %s (%s)\n", t.name, t.addr, t.mode)
+		fmt.Fprintf(os.Stderr, "chronik-bench: %s on %s (%s)\n", t.name, strings.Join(t.addrs, ","), t.mode)
 		ts = append(ts, t)
 	}
 	return ts, nil
 }
 
-// measure produces to, consumes from and verifies a fresh topic on t.
+// measure produces to, consumes from and verifies a fresh topic on t; with
+// -half-rate-latency it then does the same on a second fresh topic with the producers
+// paced at half the rate the first measured.
 func measure(ctx context.Context, o *options, t *target, size, runIdx int) *measurement {
-	m := &measurement{target: t.name, size: size, run: runIdx + 1, brokerCPU: -1, clientCPU: -1}
+	m := newMeasurement(t.name, size, runIdx+1)
 	topic := fmt.Sprintf("bench-%s-%d-r%d", t.name, size, runIdx+1)
 	pprof.Do(ctx, pprof.Labels("target", t.name, "role", "client"), func(ctx context.Context) {
 		m.err = measureTopic(ctx, o, t, topic, m)
+		if m.err != nil || !o.halfRate || m.produceRate <= 0 {
+			return
+		}
+		m.half = newMeasurement(t.name, size, runIdx+1)
+		m.half.paceRate = m.produceRate / 2
+		m.half.err = measureTopic(ctx, o, t, topic+"-half", m.half)
 	})
-	if m.err != nil && t.proc != nil {
-		// A broker that crashed is the likeliest cause; give its exit a moment to land.
-		select {
-		case <-t.proc.done:
-			m.err = fmt.Errorf("%w; the broker process exited: %v%s", m.err, t.proc.err, t.proc.logTail())
-		case <-time.After(time.Second):
+	for _, p := range []*measurement{m, m.half} {
+		if p != nil && p.err != nil {
+			p.err = explainExit(t, p.err)
 		}
 	}
 	// Keep one measurement's garbage out of the next.
@@ -350,18 +386,35 @@ func measure(ctx context.Context, o *options, t *target, size, runIdx int) *meas
 	return m
 }
 
+// explainExit adds to err the exit and log tail of a broker process that has exited, the
+// likeliest cause, giving its exit a moment to land.
+func explainExit(t *target, err error) error {
+	if len(t.procs) == 0 {
+		return err
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		if c := t.exited(); c != nil {
+			return fmt.Errorf("%w; the broker process %d exited: %v%s", err, c.cmd.Process.Pid, c.err, c.logTail())
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// measureTopic creates topic on t, produces to it (paced at m.paceRate records per second
+// when that is set), consumes it back and verifies it into m, and deletes it.
 func measureTopic(ctx context.Context, o *options, t *target, topic string, m *measurement) error {
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(t.addr))
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(t.addrs...))
 	if err != nil {
 		return err
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	actx, cancel := context.WithTimeout(ctx, adminTimeout)
-	_, err = adm.CreateTopic(actx, int32(o.partitions), 1, nil, topic)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
+	if err := createTopic(ctx, adm, int32(o.partitions), int16(o.brokers), topic); err != nil {
+		return err
 	}
 	defer func() {
 		actx, cancel := context.WithTimeout(ctx, adminTimeout)
@@ -370,12 +423,21 @@ func measureTopic(ctx context.Context, o *options, t *target, topic string, m *m
 			fmt.Fprintf(os.Stderr, "chronik-bench: warning: delete topic %s on %s: %v\n", topic, t.name, err)
 		}
 	}()
+	if o.brokers > 1 {
+		if err := waitLeaders(ctx, adm, topic, o.partitions); err != nil {
+			return err
+		}
+	}
 
+	phase := fmt.Sprintf("%s-%d-r%d", t.name, m.size, m.run)
+	if m.paceRate > 0 {
+		phase += "-half"
+	}
 	brokerCPU0, selfCPU0 := t.cpu(), selfCPU()
-	stopProfile := o.startProfile(fmt.Sprintf("%s-%d-r%d-produce", t.name, m.size, m.run))
+	stopProfile := o.startProfile(phase + "-produce")
 	prod, err := produce(ctx, produceSpec{
-		addr: t.addr, topic: topic, size: m.size, producers: o.producers,
-		records: o.records, duration: o.duration, clientOpt: o.producerOpts(),
+		seeds: t.addrs, topic: topic, size: m.size, producers: o.producers,
+		records: o.records, duration: o.duration, rate: m.paceRate, clientOpt: o.producerOpts(),
 	})
 	stopProfile()
 	if err != nil {
@@ -391,13 +453,76 @@ func measureTopic(ctx context.Context, o *options, t *target, topic string, m *m
 		}
 	}
 	m.setProduce(prod)
-	stopProfile = o.startProfile(fmt.Sprintf("%s-%d-r%d-consume", t.name, m.size, m.run))
-	cons, err := consumeAndVerify(ctx, t.addr, topic, m.size, prod)
+	stopProfile = o.startProfile(phase + "-consume")
+	cons, err := consumeAndVerify(ctx, t.addrs, topic, m.size, prod)
 	stopProfile()
 	if cons != nil {
 		m.setConsume(cons)
 	}
 	return err
+}
+
+// createTopic creates topic with replication factor rf, retrying retriable errors (a
+// cluster answers NOT_CONTROLLER until its metadata group has a leader, and
+// REQUEST_TIMED_OUT when a command does not apply in time) for up to
+// clusterReadyTimeout.
+func createTopic(ctx context.Context, adm *kadm.Client, partitions int32, rf int16, topic string) error {
+	deadline := time.Now().Add(clusterReadyTimeout)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, adminTimeout)
+		_, err := adm.CreateTopic(actx, partitions, rf, nil, topic)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case attempt > 1 && errors.Is(err, kerr.TopicAlreadyExists):
+			// An earlier attempt that timed out created it after all.
+			return nil
+		case !kerr.IsRetriable(err) || ctx.Err() != nil || time.Now().After(deadline):
+			return fmt.Errorf("create topic %s (attempt %d): %w", topic, attempt, err)
+		}
+		time.Sleep(clusterRetryEvery)
+	}
+}
+
+// waitLeaders waits up to clusterReadyTimeout until metadata shows a leader for each of
+// the topic's partitions.
+func waitLeaders(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
+	deadline := time.Now().Add(clusterReadyTimeout)
+	for {
+		missing, err := leaderless(ctx, adm, topic, partitions)
+		if err == nil && missing == 0 {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("bench: topic %s: %d of %d partitions without a leader after %v (last error: %v)", topic, missing, partitions, clusterReadyTimeout, err)
+		}
+		time.Sleep(clusterRetryEvery)
+	}
+}
+
+// leaderless counts the topic's partitions that metadata shows without a leader.
+func leaderless(ctx context.Context, adm *kadm.Client, topic string, partitions int) (int, error) {
+	mctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	md, err := adm.Metadata(mctx, topic)
+	if err != nil {
+		return partitions, err
+	}
+	td, ok := md.Topics[topic]
+	if !ok {
+		return partitions, errors.New("not in metadata")
+	}
+	if td.Err != nil {
+		return partitions, td.Err
+	}
+	missing := partitions - len(td.Partitions)
+	for _, p := range td.Partitions {
+		if p.Err != nil || p.Leader < 0 {
+			missing++
+		}
+	}
+	return missing, nil
 }
 
 // startProfile starts a CPU profile of one phase into -cpuprofile's PREFIX-name.pprof and

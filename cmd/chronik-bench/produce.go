@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,25 +21,32 @@ const (
 	maxOffset = 1<<48 - 2
 	// maxPartitions is the largest partition count an ack can pack.
 	maxPartitions = 1 << 15
+	// minPaceSleep is the shortest pause a paced producer takes: below it, sleeping costs
+	// more than it saves, and the producer sends what is due in a small burst instead.
+	minPaceSleep = 200 * time.Microsecond
 )
 
 // produceSpec is what one produce phase does.
 type produceSpec struct {
-	addr      string
+	seeds     []string // every broker's address
 	topic     string
 	size      int           // record value bytes
 	producers int           // kgo clients, each on its own goroutine
 	records   int           // total across producers; 0: no count limit
 	duration  time.Duration // stop enqueueing after this; 0: no time limit
+	rate      float64       // records per second across producers; 0: as fast as kgo accepts
 	clientOpt []kgo.Opt     // producer options shared by every client
 }
 
 // producerResult is what one producer saw. acks[seq] is the packed (partition, offset)
 // the broker acknowledged record seq at, or 0 if it was not acknowledged.
 type producerResult struct {
-	mu       sync.Mutex
-	acks     []uint64
-	latency  []time.Duration // promise time minus Produce call time, per acked record
+	mu   sync.Mutex
+	acks []uint64
+	// latency is the promise time minus the Produce call time per acked record, or, for a
+	// paced producer, minus the time the record was due, so that a producer that falls
+	// behind its schedule does not hide the wait (coordinated omission).
+	latency  []time.Duration
 	lastAck  time.Time
 	errs     int
 	firstErr error
@@ -68,8 +76,8 @@ type produceResult struct {
 }
 
 // produce runs spec.producers clients concurrently, each enqueueing records as fast as
-// kgo accepts them until its share of spec.records is sent or spec.duration has passed,
-// then flushing.
+// kgo accepts them (or, with spec.rate, at its share of that rate) until its share of
+// spec.records is sent or spec.duration has passed, then flushing.
 func produce(ctx context.Context, spec produceSpec) (*produceResult, error) {
 	clients := make([]*kgo.Client, spec.producers)
 	defer func() {
@@ -80,7 +88,7 @@ func produce(ctx context.Context, spec produceSpec) (*produceResult, error) {
 		}
 	}()
 	for i := range clients {
-		opts := append([]kgo.Opt{kgo.SeedBrokers(spec.addr), kgo.DefaultProduceTopic(spec.topic)}, spec.clientOpt...)
+		opts := append([]kgo.Opt{kgo.SeedBrokers(spec.seeds...), kgo.DefaultProduceTopic(spec.topic)}, spec.clientOpt...)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return nil, err
@@ -91,7 +99,7 @@ func produce(ctx context.Context, spec produceSpec) (*produceResult, error) {
 		err = cl.Ping(pctx)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("bench: ping %s: %w", spec.addr, err)
+			return nil, fmt.Errorf("bench: ping %s: %w", strings.Join(spec.seeds, ","), err)
 		}
 	}
 
@@ -119,8 +127,12 @@ func produce(ctx context.Context, spec produceSpec) (*produceResult, error) {
 				quota++
 			}
 		}
+		pace := pacer{start: start}
+		if spec.rate > 0 {
+			pace.every = time.Duration(float64(time.Second) * float64(spec.producers) / spec.rate)
+		}
 		wg.Go(func() {
-			sent[i] = runProducer(ctx, cl, uint32(i), spec.size, quota, deadline, results[i])
+			sent[i] = runProducer(ctx, cl, uint32(i), spec.size, quota, deadline, pace, results[i])
 		})
 	}
 	wg.Wait()
@@ -152,9 +164,29 @@ func produce(ctx context.Context, spec produceSpec) (*produceResult, error) {
 	return res, nil
 }
 
-// runProducer enqueues up to quota records from producer id until deadline (if set),
-// then flushes, and returns how many it enqueued.
-func runProducer(ctx context.Context, cl *kgo.Client, id uint32, size, quota int, deadline time.Time, res *producerResult) int {
+// pacer schedules one producer's records: record seq is due at start + seq*every. A zero
+// every sends each record as soon as the client accepts it.
+type pacer struct {
+	start time.Time
+	every time.Duration
+}
+
+// wait returns when record seq is due, or at once when it is overdue or the pacer is off,
+// and returns the time the record counts its latency from.
+func (p pacer) wait(seq int) time.Time {
+	if p.every <= 0 {
+		return time.Now()
+	}
+	due := p.start.Add(time.Duration(seq) * p.every)
+	if d := time.Until(due); d >= minPaceSleep {
+		time.Sleep(d)
+	}
+	return due
+}
+
+// runProducer enqueues up to quota records from producer id until deadline (if set), at
+// the pace of pace, then flushes, and returns how many it enqueued.
+func runProducer(ctx context.Context, cl *kgo.Client, id uint32, size, quota int, deadline time.Time, pace pacer, res *producerResult) int {
 	res.acks = make([]uint64, 0, min(quota, 1<<20))
 	seq := 0
 	for ; seq < quota && ctx.Err() == nil; seq++ {
@@ -167,7 +199,7 @@ func runProducer(ctx context.Context, cl *kgo.Client, id uint32, size, quota int
 		res.acks = append(res.acks, 0)
 		res.mu.Unlock()
 		s := seq
-		t0 := time.Now()
+		t0 := pace.wait(seq)
 		cl.Produce(ctx, &kgo.Record{Value: v}, func(r *kgo.Record, err error) {
 			d := time.Since(t0)
 			res.mu.Lock()

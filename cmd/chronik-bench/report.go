@@ -13,6 +13,11 @@ type measurement struct {
 	target string
 	size   int // record value bytes
 	run    int // from 1
+	// paceRate is the producers' total pace in records per second; 0: saturating.
+	paceRate float64
+	// half is the paced measurement at half of this one's produce rate that followed it
+	// (-half-rate-latency); nil when none ran.
+	half *measurement
 
 	records     int           // acknowledged
 	produceRate float64       // acknowledged records per second
@@ -23,6 +28,18 @@ type measurement struct {
 	verify      verifyStats
 	consumed    bool // the consume phase ran
 	err         error
+}
+
+func newMeasurement(target string, size, run int) *measurement {
+	return &measurement{target: target, size: size, run: run, brokerCPU: -1, clientCPU: -1}
+}
+
+// firstErr is the error of this measurement or else of its half-rate one.
+func (m *measurement) firstErr() error {
+	if m.err == nil && m.half != nil {
+		return m.half.err
+	}
+	return m.err
 }
 
 func (m *measurement) setProduce(p *produceResult) {
@@ -42,9 +59,24 @@ func (m *measurement) setConsume(c *consumeResult) {
 	}
 }
 
-func (m *measurement) ok() bool { return m.err == nil && m.consumed && m.verify.ok() }
+// ok reports whether this measurement and its half-rate one (if any) verified.
+func (m *measurement) ok() bool { return m.phaseOK() && (m.half == nil || m.half.phaseOK()) }
 
+func (m *measurement) phaseOK() bool { return m.err == nil && m.consumed && m.verify.ok() }
+
+// verdict is the outcome of this measurement and of its half-rate one (if any).
 func (m *measurement) verdict() string {
+	v := m.phaseVerdict()
+	if m.half == nil || m.half.phaseOK() {
+		return v
+	}
+	if m.phaseOK() {
+		return "half-rate " + m.half.phaseVerdict()
+	}
+	return v + "; half-rate " + m.half.phaseVerdict()
+}
+
+func (m *measurement) phaseVerdict() string {
 	switch {
 	case m.err != nil:
 		return "ERROR"
@@ -59,7 +91,11 @@ func (m *measurement) produceMBps() float64 { return m.produceRate * float64(m.s
 
 func (m *measurement) progressLine() string {
 	s := fmt.Sprintf("run %d %-7s %-6s %9d records  produce %9.0f msg/s %7.1f MB/s  p50 %7.2f ms  p99 %7.2f ms  consume %9.0f msg/s  %s",
-		m.run, m.target, sizeName(m.size), m.records, m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99), m.consumeRate, m.verdict())
+		m.run, m.target, sizeName(m.size), m.records, m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99), m.consumeRate, m.phaseVerdict())
+	if m.paceRate > 0 {
+		s = fmt.Sprintf("  half rate (paced at %.0f msg/s): %9d records  produce %9.0f msg/s  p50 %7.2f ms  p99 %7.2f ms  %s",
+			m.paceRate, m.records, m.produceRate, ms(m.p50), ms(m.p99), m.phaseVerdict())
+	}
 	if m.err != nil {
 		s += ": " + m.err.Error()
 	}
@@ -113,13 +149,22 @@ func sizeName(n int) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// ratioTargets are the Chronik/kfake produce throughput goals, by record size.
-var ratioTargets = map[int]float64{1024: 1.5, 256: 1.0}
+// ratioTargets are the Chronik/kfake produce throughput goals, by record size, for one
+// broker and for a cluster (3 nodes, RF 3, acks=all).
+var (
+	ratioTargets        = map[int]float64{1024: 1.5, 256: 1.0}
+	clusterRatioTargets = map[int]float64{1024: 0.5}
+)
+
+// clusterHalfRateP99Ms is the goal for a cluster's p99 produce latency at half its
+// saturated rate, in milliseconds.
+const clusterHalfRateP99Ms = 10
 
 type targetInfo struct {
-	name, mode, addr string
-	own              bool  // runs in a process of its own (a child)
-	peakRSS          int64 // VmHWM of that process; -1 when unknown
+	name, mode string
+	addrs      []string
+	own        bool    // runs in processes of its own (children)
+	peakRSS    []int64 // VmHWM of each of those processes; -1 when unknown
 }
 
 type report struct {
@@ -153,11 +198,14 @@ type summary struct {
 	brokerCPUUs           float64 // µs per record; NaN unknown
 	clientCPUUs           float64 // µs per record; NaN unknown
 	firstFailure, records string
+	// Of the half-rate measurements: the medians of their achieved rates and latencies
+	// (ms); NaN when none ran.
+	halfRate, halfP50, halfP99 float64
 }
 
 func (r *report) summarize(target string, size int) summary {
 	s := summary{target: target, size: size}
-	var prod, mbps, p50, p99, cons, cpu, ccpu, recs []float64
+	var prod, mbps, p50, p99, cons, cpu, ccpu, recs, hRate, hP50, hP99 []float64
 	for _, m := range r.measurements {
 		if m.target != target || m.size != size {
 			continue
@@ -183,7 +231,13 @@ func (r *report) summarize(target string, size int) summary {
 		if m.clientCPU >= 0 {
 			ccpu = append(ccpu, us(m.clientCPU))
 		}
+		if h := m.half; h != nil && h.err == nil {
+			hRate = append(hRate, h.produceRate)
+			hP50 = append(hP50, ms(h.p50))
+			hP99 = append(hP99, ms(h.p99))
+		}
 	}
+	s.halfRate, s.halfP50, s.halfP99 = median(hRate), median(hP50), median(hP99)
 	s.clientCPUUs = median(ccpu)
 	s.produceRate, s.mbps, s.p50, s.p99, s.consumeRate, s.brokerCPUUs = median(prod), median(mbps), median(p50), median(p99), median(cons), median(cpu)
 	s.minRate, s.maxRate = math.NaN(), math.NaN()
@@ -246,10 +300,26 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "## Results: medians of %d runs\n\n", o.runs)
 	fmt.Fprintf(&b, "Measured %s, %d measurements in %v.\n\n", r.started.UTC().Format("2006-01-02 15:04 UTC"), len(r.measurements), r.took.Round(time.Second))
-	fmt.Fprintf(&b, "Each measurement: a fresh topic with %d partitions (RF 1); %d producers (one kgo client each) with acks=all, idempotent=%v, linger=%v, max buffered records=%s, batch max bytes=%s, unkeyed records, compression=%s, producing until %s (whichever first); then one kgo consumer reads every partition from the start and verifies every record.\n\n",
-		o.partitions, o.producers, o.idempotent, o.linger, maxBufferedName(o.maxBuffered), batchBytesName(o.batchMaxBytes), o.compression, strings.Join(limit, " or "))
-	b.WriteString("| target | size | records | msg/s | msg/s min–max | MB/s | p50 ms | p99 ms | consume msg/s | CPU µs/msg broker / clients | verified |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "Each measurement: a fresh topic with %d partitions (RF %d); %d producers (one kgo client each) with acks=all, idempotent=%v, linger=%v, max buffered records=%s, batch max bytes=%s, unkeyed records, compression=%s, producing until %s (whichever first); then one kgo consumer reads every partition from the start and verifies every record.",
+		o.partitions, o.brokers, o.producers, o.idempotent, o.linger, maxBufferedName(o.maxBuffered), batchBytesName(o.batchMaxBytes), o.compression, strings.Join(limit, " or "))
+	if o.halfRate {
+		b.WriteString(" Then the same on a second fresh topic with the producers paced at half the produce rate just measured (\"half rate\"), for the same limits.")
+	}
+	b.WriteString("\n\n")
+	if o.brokers > 1 {
+		fmt.Fprintf(&b, "Each target is a cluster of %d brokers on 127.0.0.1 and every client is seeded with all %d addresses. "+
+			"Chronik: %d processes in cluster mode, each partition a Raft group over %d replicas, min.insync.replicas 2 (the default), so acks=all is answered once a quorum of replicas has fsynced the batch. "+
+			"kfake: %d brokers in one process; it accepts RF %d but keeps one copy of each partition, in memory, and never fsyncs, so its figures are a ceiling set by the clients and loopback, not a replicated broker.\n\n",
+			o.brokers, o.brokers, o.brokers, o.brokers, o.brokers, o.brokers)
+	}
+	b.WriteString("| target | size | records | msg/s | msg/s min–max | MB/s | p50 ms | p99 ms |")
+	sep := "|---|---|---:|---:|---:|---:|---:|---:|"
+	if o.halfRate {
+		b.WriteString(" half rate: msg/s | p50 ms | p99 ms |")
+		sep += "---:|---:|---:|"
+	}
+	b.WriteString(" consume msg/s | CPU µs/msg broker / clients | verified |\n")
+	b.WriteString(sep + "---:|---:|---|\n")
 	for _, size := range o.sizes {
 		for _, t := range r.targets {
 			s := r.summarize(t.name, size)
@@ -260,33 +330,55 @@ func (r *report) markdown() string {
 			if s.verified < s.n {
 				verified = fmt.Sprintf("**%d/%d: %s**", s.verified, s.n, s.firstFailure)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n", s.target, sizeName(size), s.records,
-				fmtFloat(s.produceRate, 0), fmtFloat(s.minRate, 0), fmtFloat(s.maxRate, 0), fmtFloat(s.mbps, 1), fmtFloat(s.p50, 2), fmtFloat(s.p99, 2),
-				fmtFloat(s.consumeRate, 0), cpuPair(s.brokerCPUUs, s.clientCPUUs), verified)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %s | %s | %s |", s.target, sizeName(size), s.records,
+				fmtFloat(s.produceRate, 0), fmtFloat(s.minRate, 0), fmtFloat(s.maxRate, 0), fmtFloat(s.mbps, 1), fmtFloat(s.p50, 2), fmtFloat(s.p99, 2))
+			if o.halfRate {
+				fmt.Fprintf(&b, " %s | %s | %s |", fmtFloat(s.halfRate, 0), fmtFloat(s.halfP50, 2), fmtFloat(s.halfP99, 2))
+			}
+			fmt.Fprintf(&b, " %s | %s | %s |\n", fmtFloat(s.consumeRate, 0), cpuPair(s.brokerCPUUs, s.clientCPUUs), verified)
 		}
 	}
 	b.WriteString("\n")
+	goals := ratioTargets
+	if o.brokers > 1 {
+		goals = clusterRatioTargets
+	}
 	for _, size := range o.sizes {
 		c, k := r.summarize("chronik", size), r.summarize("kfake", size)
 		if c.n == 0 || k.n == 0 {
 			continue
 		}
 		goal := ""
-		if g, ok := ratioTargets[size]; ok {
+		if g, ok := goals[size]; ok {
 			goal = fmt.Sprintf(" (target ≥ %.1f×)", g)
 		}
 		fmt.Fprintf(&b, "- Chronik/kfake produce throughput at %s: %s×%s; median of the per-run ratios (each Chronik run over the kfake run next to it): %s×\n",
 			sizeName(size), fmtFloat(c.produceRate/k.produceRate, 2), goal, fmtFloat(r.pairedRatio(size), 2))
 		fmt.Fprintf(&b, "- Chronik/kfake consume throughput at %s: %s×; p99 produce latency: %s×\n", sizeName(size), fmtFloat(c.consumeRate/k.consumeRate, 2), fmtFloat(c.p99/k.p99, 2))
 	}
+	if o.halfRate {
+		for _, size := range o.sizes {
+			c, k := r.summarize("chronik", size), r.summarize("kfake", size)
+			if c.n == 0 {
+				continue
+			}
+			goal := ""
+			if o.brokers > 1 && size == 1024 {
+				goal = fmt.Sprintf(" (target ≤ %d ms)", clusterHalfRateP99Ms)
+			}
+			fmt.Fprintf(&b, "- Chronik p99 produce latency at half its saturated rate, %s: %s ms%s; p50 %s ms", sizeName(size), fmtFloat(c.halfP99, 2), goal, fmtFloat(c.halfP50, 2))
+			if k.n > 0 {
+				fmt.Fprintf(&b, " (kfake at half its rate: p99 %s ms, p50 %s ms)", fmtFloat(k.halfP99, 2), fmtFloat(k.halfP50, 2))
+			}
+			b.WriteString("\n")
+		}
+	}
 	b.WriteString("\nPeak RSS (VmHWM):\n")
 	inProc := []string{"the producer and consumer clients"}
 	for _, t := range r.targets {
 		switch {
-		case t.own && t.peakRSS >= 0:
-			fmt.Fprintf(&b, "- %s, own process: %s\n", t.name, mib(t.peakRSS))
 		case t.own:
-			fmt.Fprintf(&b, "- %s, own process: unknown\n", t.name)
+			b.WriteString(rssLine(t))
 		case !strings.HasPrefix(t.mode, "external"):
 			inProc = append(inProc, "the "+t.name+" broker")
 		}
@@ -298,22 +390,57 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "- %s: %s\n", t.name, t.mode)
 	}
 	b.WriteString("\nmsg/s and MB/s: acknowledged records, and their value bytes (MB = 10^6 B), from the first Produce call to the last acknowledgement. " +
-		"Latency: from the Produce call to its promise, per record, under this saturating load, so it includes the time a record waits in the client's buffer (bounded by max buffered records). " +
-		"CPU µs/msg: user+system time during the produce phase per acknowledged record, of the broker's own process (child processes only) / of this process, which holds the clients (when the broker is not in it). " +
+		"Latency: from the Produce call to its promise, per record, under this saturating load, so it includes the time a record waits in the client's buffer (bounded by max buffered records). ")
+	if o.halfRate {
+		b.WriteString("Half rate: each producer sends its share of half the saturated rate on a fixed schedule, and a record's latency runs from the time it was due to its promise (so a producer that falls behind does not hide the wait); its msg/s is the rate achieved. ")
+	}
+	b.WriteString("CPU µs/msg: user+system time during the produce phase per acknowledged record, of the broker's own processes (child processes only; summed over a cluster's processes) / of this process, which holds the clients (when the broker is not in it). " +
 		"Verified: every acknowledged record read back exactly once, at the partition and offset it was acknowledged at, in producer order within its partition, with a good CRC-32C; no produce errors.\n")
 
 	b.WriteString("\n### All runs\n\n")
-	b.WriteString("| run | target | size | records | msg/s | MB/s | p50 ms | p99 ms | consume msg/s | CPU µs/msg broker / clients | verified |\n")
-	b.WriteString("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| run | target | size | records | msg/s | MB/s | p50 ms | p99 ms |")
+	sep = "|---:|---|---|---:|---:|---:|---:|---:|"
+	if o.halfRate {
+		b.WriteString(" half rate: paced at msg/s | msg/s | p50 ms | p99 ms |")
+		sep += "---:|---:|---:|---:|"
+	}
+	b.WriteString(" consume msg/s | CPU µs/msg broker / clients | verified |\n")
+	b.WriteString(sep + "---:|---:|---|\n")
 	for _, m := range r.measurements {
 		verdict := m.verdict()
-		if m.err != nil {
-			verdict += ": " + strings.ReplaceAll(m.err.Error(), "|", "/")
+		if err := m.firstErr(); err != nil {
+			verdict += ": " + strings.ReplaceAll(err.Error(), "|", "/")
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d | %.0f | %.1f | %.2f | %.2f | %.0f | %s | %s |\n", m.run, m.target, sizeName(m.size), m.records,
-			m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99), m.consumeRate, cpuPair(us(m.brokerCPU), us(m.clientCPU)), verdict)
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %.0f | %.1f | %.2f | %.2f |", m.run, m.target, sizeName(m.size), m.records,
+			m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99))
+		if o.halfRate {
+			if h := m.half; h != nil {
+				fmt.Fprintf(&b, " %.0f | %.0f | %.2f | %.2f |", h.paceRate, h.produceRate, ms(h.p50), ms(h.p99))
+			} else {
+				b.WriteString(" – | – | – | – |")
+			}
+		}
+		fmt.Fprintf(&b, " %.0f | %s | %s |\n", m.consumeRate, cpuPair(us(m.brokerCPU), us(m.clientCPU)), verdict)
 	}
 	return b.String()
+}
+
+// rssLine is a target's peak RSS: one process's, or the largest of several and each.
+func rssLine(t targetInfo) string {
+	name := func(b int64) string {
+		if b < 0 {
+			return "unknown"
+		}
+		return mib(b)
+	}
+	if len(t.peakRSS) == 1 {
+		return fmt.Sprintf("- %s, own process: %s\n", t.name, name(t.peakRSS[0]))
+	}
+	var each []string
+	for i, b := range t.peakRSS {
+		each = append(each, fmt.Sprintf("node %d %s", i+1, name(b)))
+	}
+	return fmt.Sprintf("- %s, %d processes: max %s (%s)\n", t.name, len(t.peakRSS), name(slices.Max(t.peakRSS)), strings.Join(each, ", "))
 }
 
 func maxBufferedName(n int) string {
@@ -334,7 +461,11 @@ func batchBytesName(n int) string {
 func (r *report) document(md string) string {
 	var b strings.Builder
 	m := r.machine
-	fmt.Fprintf(&b, "# Single-node benchmark: Chronik vs kfake, %s\n\n", time.Now().Format("2006-01-02"))
+	if r.opts.brokers > 1 {
+		fmt.Fprintf(&b, "# %d-node cluster benchmark: Chronik vs kfake, RF %d, acks=all, %s\n\n", r.opts.brokers, r.opts.brokers, time.Now().Format("2006-01-02"))
+	} else {
+		fmt.Fprintf(&b, "# Single-node benchmark: Chronik vs kfake, %s\n\n", time.Now().Format("2006-01-02"))
+	}
 	fmt.Fprintf(&b, "Command (from the repository root):\n\n```\n%s\n```\n\n", r.opts.commandLine)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s; Linux %s; %s; temp dir on %s", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion, m.TempFS)
 	if m.GitVersion != "" {

@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,49 +36,64 @@ const (
 	logTailBytes   = 4 << 10
 )
 
-// target is one broker under test, listening on 127.0.0.1.
+// target is one broker under test, listening on 127.0.0.1: a single broker or a cluster
+// of several.
 type target struct {
 	name string // "chronik" or "kfake"
 	mode string // how it runs, for the report
-	addr string
-	pid  int // the broker's own process when it is a child; 0 otherwise
+	// addrs is every broker's Kafka address; clients are seeded with all of them.
+	addrs []string
+	// procs are the broker's own processes when it runs as children (one per node for a
+	// Chronik cluster, one for kfake); empty otherwise.
+	procs []*child
 	// inProcess is set when the broker runs in this process, sharing its CPU and memory.
 	inProcess bool
-	proc      *child // set with pid
 	stop      func() error
 }
 
-// peakRSS is the broker's own VmHWM, or -1 when it shares this process or is not ours.
-// Once a child has exited, its VmHWM is gone from /proc and the peak comes from the
-// ru_maxrss that wait4 returned, the same figure.
-func (t *target) peakRSS() (int64, error) {
-	if t.pid == 0 {
-		return -1, nil
-	}
-	rss, err := peakRSSBytes(strconv.Itoa(t.pid))
-	if err == nil {
-		return rss, nil
-	}
-	select {
-	case <-t.proc.done:
-		if ru, ok := t.proc.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			return ru.Maxrss << 10, nil // kilobytes on Linux
+// peakRSS is each of the broker's processes' VmHWM, in the order of procs; nil when the
+// broker has no process of its own. An unknown figure is -1 and its error is returned.
+func (t *target) peakRSS() ([]int64, error) {
+	var rss []int64
+	var errs []error
+	for _, c := range t.procs {
+		b, err := c.peakRSS()
+		if err != nil {
+			errs = append(errs, err)
+			b = -1
 		}
-	default:
+		rss = append(rss, b)
 	}
-	return -1, err
+	return rss, errors.Join(errs...)
 }
 
-// cpu is the broker's own CPU time so far, or -1 when it is not a child.
+// cpu is the CPU time the broker's own processes have used so far, summed, or -1 when it
+// has none or one cannot be read.
 func (t *target) cpu() time.Duration {
-	if t.pid == 0 {
+	if len(t.procs) == 0 {
 		return -1
 	}
-	d, err := cpuTime(t.pid)
-	if err != nil {
-		return -1
+	var sum time.Duration
+	for _, c := range t.procs {
+		d, err := cpuTime(c.cmd.Process.Pid)
+		if err != nil {
+			return -1
+		}
+		sum += d
 	}
-	return d
+	return sum
+}
+
+// exited is the first of the broker's processes that has exited, or nil.
+func (t *target) exited() *child {
+	for _, c := range t.procs {
+		select {
+		case <-c.done:
+			return c
+		default:
+		}
+	}
+	return nil
 }
 
 // brokerLabels marks a broker's goroutines in a CPU profile: every goroutine a broker
@@ -101,36 +117,42 @@ func startChronikInProcess(ctx context.Context, dataDir string) (*target, error)
 		ln.Close()
 		return nil, err
 	}
-	return &target{name: "chronik", mode: "in-process (net.StartBroker, disk.OS, fsync on)", addr: b.Addr(), inProcess: true, stop: b.Close}, nil
+	return &target{name: "chronik", mode: "in-process (net.StartBroker, disk.OS, fsync on)", addrs: []string{b.Addr()}, inProcess: true, stop: b.Close}, nil
 }
 
-// startKfakeInProcess starts a one-broker kfake cluster in this process.
-func startKfakeInProcess(ctx context.Context) (*target, error) {
+// startKfakeInProcess starts a kfake cluster of n brokers in this process.
+func startKfakeInProcess(ctx context.Context, n int) (*target, error) {
 	var c *kfake.Cluster
 	var err error
 	pprof.Do(ctx, brokerLabels("kfake"), func(context.Context) {
-		c, err = kfake.NewCluster(kfake.NumBrokers(1))
+		c, err = kfake.NewCluster(kfake.NumBrokers(n))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: "kfake", mode: "in-process (kfake.NewCluster(NumBrokers(1)), in memory)", addr: c.ListenAddrs()[0], inProcess: true, stop: func() error { c.Close(); return nil }}, nil
+	mode := fmt.Sprintf("in-process (kfake.NewCluster(NumBrokers(%d)), in memory)", n)
+	return &target{name: "kfake", mode: mode, addrs: c.ListenAddrs(), inProcess: true, stop: func() error { c.Close(); return nil }}, nil
 }
 
-// serveKfake is the body of a kfake child process: one broker on addr until SIGTERM,
-// SIGINT or the death of the parent (Pdeathsig).
-func serveKfake(addr string) error {
-	_, portStr, err := gonet.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return err
+// serveKfake is the body of a kfake child process: one kfake cluster with a broker on
+// each of the comma-separated addrs until SIGTERM, SIGINT or the death of the parent
+// (Pdeathsig).
+func serveKfake(addrs string) error {
+	var ports []int
+	for _, addr := range strings.Split(addrs, ",") {
+		_, portStr, err := gonet.SplitHostPort(addr)
+		if err != nil {
+			return err
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return err
+		}
+		ports = append(ports, port)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
+	c, err := kfake.NewCluster(kfake.NumBrokers(len(ports)), kfake.Ports(ports...))
 	if err != nil {
 		return err
 	}
@@ -234,6 +256,23 @@ func (c *child) stop() error {
 	return fmt.Errorf("bench: %s ignored SIGTERM for %v and was killed", filepath.Base(c.cmd.Path), stopGrace)
 }
 
+// peakRSS is the child's VmHWM. Once it has exited, its VmHWM is gone from /proc and the
+// peak comes from the ru_maxrss that wait4 returned, the same figure.
+func (c *child) peakRSS() (int64, error) {
+	rss, err := peakRSSBytes(strconv.Itoa(c.cmd.Process.Pid))
+	if err == nil {
+		return rss, nil
+	}
+	select {
+	case <-c.done:
+		if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			return ru.Maxrss << 10, nil // kilobytes on Linux
+		}
+	default:
+	}
+	return -1, err
+}
+
 func (c *child) logTail() string {
 	b, err := os.ReadFile(c.logPath)
 	if err != nil || len(b) == 0 {
@@ -267,49 +306,125 @@ func (c *child) waitReady(ctx context.Context, addr string) error {
 	}
 }
 
-// freeLoopbackAddr finds a port on 127.0.0.1 that is free now.
-func freeLoopbackAddr() (string, error) {
-	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeLoopbackAddrs finds n distinct ports on 127.0.0.1 that are free now. It holds every
+// listener until it has all n, so it never returns the same port twice.
+func freeLoopbackAddrs(n int) ([]string, error) {
+	var addrs []string
+	var lns []gonet.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := gonet.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
 	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
+	return addrs, nil
 }
 
-// startChild starts path with args (which must make it listen on addr) and waits until it
-// listens.
-func startChildTarget(ctx context.Context, name, mode, path string, args []string, addr, logPath string) (*target, error) {
-	c, err := startChild(path, args, logPath)
-	if err != nil {
-		return nil, err
+// startChildTarget starts one child process per entry of args (entry i must make it
+// listen on addrs[i]) and waits until every one listens. On error it stops the children
+// it started.
+func startChildTarget(ctx context.Context, name, mode, path string, args [][]string, addrs, logPaths []string) (*target, error) {
+	t := &target{name: name, mode: mode, addrs: addrs}
+	t.stop = func() error { return stopAll(t.procs) }
+	for i := range args {
+		c, err := startChild(path, args[i], logPaths[i])
+		if err != nil {
+			return nil, errors.Join(err, t.stop())
+		}
+		t.procs = append(t.procs, c)
 	}
-	if err := c.waitReady(ctx, addr); err != nil {
-		return nil, errors.Join(err, c.stop())
+	for i, c := range t.procs {
+		if err := c.waitReady(ctx, addrs[i]); err != nil {
+			return nil, errors.Join(err, t.stop())
+		}
 	}
-	return &target{name: name, mode: mode, addr: addr, pid: c.cmd.Process.Pid, proc: c, stop: c.stop}, nil
+	return t, nil
+}
+
+// stopAll stops the children at once, so that no node of a cluster outlives its peers for
+// long, and waits for all of them.
+func stopAll(cs []*child) error {
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() { errs[i] = c.stop() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // startChronikChild runs the chronik binary bin with its data in dataDir.
 func startChronikChild(ctx context.Context, bin, dataDir, extraArgs, logPath string) (*target, error) {
-	addr, err := freeLoopbackAddr()
+	addrs, err := freeLoopbackAddrs(1)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"-listen", addr, "-data-dir", dataDir, "-quiet"}, strings.Fields(extraArgs)...)
+	args := append([]string{"-listen", addrs[0], "-data-dir", dataDir, "-quiet"}, strings.Fields(extraArgs)...)
 	mode := "child process: " + filepath.Base(bin) + " " + strings.Join(args, " ") + " (fsync on); binary built from " + vcsOf(bin)
-	return startChildTarget(ctx, "chronik", mode, bin, args, addr, logPath)
+	return startChildTarget(ctx, "chronik", mode, bin, [][]string{args}, addrs, []string{logPath})
 }
 
-// startKfakeChild runs this program again in -serve-kfake mode.
-func startKfakeChild(ctx context.Context, logPath string) (*target, error) {
+// startChronikCluster runs n chronik processes from bin in cluster mode on free loopback
+// ports (a Kafka and a peer port each), node i (from 1) with its data in dir/node<i> and
+// its log in dir/node<i>.log.
+func startChronikCluster(ctx context.Context, bin, dir string, n int, extraArgs string) (*target, error) {
+	ports, err := freeLoopbackAddrs(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	kafkaAddrs, peerAddrs := ports[:n], ports[n:]
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("%d=%s/%s", i+1, kafkaAddrs[i], peerAddrs[i]))
+	}
+	var args [][]string
+	var logs []string
+	for i := range n {
+		node := fmt.Sprintf("node%d", i+1)
+		a := []string{"-node-id", strconv.Itoa(i + 1), "-peers", strings.Join(peers, ","), "-data-dir", filepath.Join(dir, node), "-quiet"}
+		args = append(args, append(a, strings.Fields(extraArgs)...))
+		logs = append(logs, filepath.Join(dir, node+".log"))
+	}
+	extra := ""
+	if extraArgs != "" {
+		extra = extraArgs + " "
+	}
+	mode := fmt.Sprintf("%d child processes in cluster mode: %s -node-id <i> -peers %s -data-dir <dir>/node<i> -quiet %s(fsync on); binary built from %s",
+		n, filepath.Base(bin), strings.Join(peers, ","), extra, vcsOf(bin))
+	return startChildTarget(ctx, "chronik", mode, bin, args, kafkaAddrs, logs)
+}
+
+// startKfakeChild runs this program again in -serve-kfake mode: one process holding a
+// kfake cluster of n brokers.
+func startKfakeChild(ctx context.Context, n int, logPath string) (*target, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	addr, err := freeLoopbackAddr()
+	addrs, err := freeLoopbackAddrs(n)
 	if err != nil {
 		return nil, err
 	}
-	return startChildTarget(ctx, "kfake", "child process: kfake.NewCluster(NumBrokers(1)), in memory", self, []string{"-serve-kfake", addr}, addr, logPath)
+	mode := fmt.Sprintf("child process: kfake.NewCluster(NumBrokers(%d)), in memory", n)
+	t, err := startChildTarget(ctx, "kfake", mode, self, [][]string{{"-serve-kfake", strings.Join(addrs, ",")}}, addrs[:1], []string{logPath})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs[1:] {
+		if err := t.procs[0].waitReady(ctx, a); err != nil {
+			return nil, errors.Join(err, t.stop())
+		}
+	}
+	t.addrs = addrs
+	return t, nil
 }
