@@ -30,6 +30,13 @@ import (
 // ends.
 func startCluster(t *testing.T, n int, tune func(*kafka.Config)) []*cnet.Broker {
 	t.Helper()
+	return startClusterWith(t, n, tune, nil)
+}
+
+// startClusterWith is startCluster with each node's ServerConfig adjusted by serve (when
+// not nil) before it starts.
+func startClusterWith(t *testing.T, n int, tune func(*kafka.Config), serve func(i int, s *cnet.ServerConfig)) []*cnet.Broker {
+	t.Helper()
 	kafkaLns := make([]gonet.Listener, n)
 	peerLns := make([]gonet.Listener, n)
 	peers := make([]kafka.Peer, n)
@@ -51,7 +58,11 @@ func startCluster(t *testing.T, n int, tune func(*kafka.Config)) []*cnet.Broker 
 		if tune != nil {
 			tune(&cfg)
 		}
-		bs[i] = brokertest.Serve(t, kafkaLns[i], cfg, cnet.ServerConfig{Peer: cnet.PeerOptions{Listener: peerLns[i], JitterSeed: uint64(i + 1)}})
+		scfg := cnet.ServerConfig{Peer: cnet.PeerOptions{Listener: peerLns[i], JitterSeed: uint64(i + 1)}}
+		if serve != nil {
+			serve(i, &scfg)
+		}
+		bs[i] = brokertest.Serve(t, kafkaLns[i], cfg, scfg)
 	}
 	return bs
 }
@@ -124,7 +135,12 @@ func TestClusterFranz(t *testing.T) {
 		partitions = 3
 		records    = 3000
 	)
-	bs := startCluster(t, 3, nil)
+	metrics := cnet.NewMetrics()
+	bs := startClusterWith(t, 3, nil, func(i int, s *cnet.ServerConfig) {
+		if i == 0 {
+			s.Metrics = metrics
+		}
+	})
 	cl := newClient(t, bs[0].Addr(), kgo.SeedBrokers(clusterSeeds(bs)...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
 	adm := kadm.NewClient(cl)
@@ -180,6 +196,30 @@ func TestClusterFranz(t *testing.T) {
 			next[r.Partition]++
 			got++
 		})
+	}
+
+	// Node 1's transport metrics: both peers connected, messages both ways.
+	got := map[string]float64{}
+	mfs, err := metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for _, peer := range []string{"2", "3"} {
+		if got["chronik_peer_connected,peer="+peer] != 1 || got["chronik_peer_sent_messages_total,peer="+peer] == 0 {
+			t.Errorf("metrics of peer %s: connected %v, sent %v", peer, got["chronik_peer_connected,peer="+peer], got["chronik_peer_sent_messages_total,peer="+peer])
+		}
+	}
+	if got["chronik_peer_received_messages_total"] == 0 {
+		t.Error("chronik_peer_received_messages_total is 0")
 	}
 
 	// A produce sent to a follower of partition 0 is refused.

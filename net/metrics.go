@@ -112,7 +112,7 @@ func NewMetrics() *Metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.decodeErrors,
 		m.connsOpen, m.connsTotal, m.fsync, m.fsyncErrors, m.groupCommit,
-		nodeCollector{m},
+		nodeCollector{m}, peerCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
