@@ -371,7 +371,6 @@ func (n *Node) openReplica(p *partition) error {
 		peers[i] = RaftID(r)
 	}
 	lc := p.topic.config.logConfig()
-	lc.RetentionMs, lc.RetentionBytes = -1, -1 // retention of replicated logs: not yet (docs/replication.md)
 	rep, err := replica.Open(n.fs, p.dir, replica.Config{
 		ID:            n.cl.me,
 		Peers:         peers,
@@ -392,15 +391,30 @@ func (n *Node) openReplica(p *partition) error {
 				p.pend.Discard(offset)
 			}
 		},
+		// A snapshot from the leader replaced the log: the producer state restarts from
+		// the one it carries (the replica has checked that it decodes).
+		OnSnapshot: func(offset int64, producers []byte) {
+			st, err := producer.Decode(producers)
+			if err != nil {
+				panic(fmt.Sprintf("kafka: snapshot producer state of %s: %v", p.dir, err))
+			}
+			p.pend = producer.NewPending(st, offset)
+		},
 	}, n.nowMs)
 	if err != nil {
 		return fmt.Errorf("kafka: open replica %s: %w", p.dir, err)
 	}
 	p.rep, p.log = rep, rep.Storage().Log()
 	p.hw = rep.HighWatermark()
+	// The producer state at the log start (retention and snapshots move it), then the log.
 	committed := producer.New()
+	if b := rep.Storage().ProducerSnapshot(); b != nil {
+		if committed, err = producer.Decode(b); err != nil {
+			return fmt.Errorf("kafka: producer snapshot of %s: %w", p.dir, err)
+		}
+	}
 	var tail []record.Header
-	if err := p.log.Batches(p.log.StartOffset(), func(h record.Header) bool {
+	if err := p.log.Batches(rep.Storage().StartOffset(), func(h record.Header) bool {
 		if h.BaseOffset < p.hw {
 			committed.Append(h)
 		} else {

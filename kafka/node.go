@@ -361,12 +361,17 @@ func (n *Node) allTopics() []*topic {
 }
 
 func (n *Node) enforceRetention() {
-	if n.cl != nil {
-		return // replicated logs keep everything for now (docs/replication.md)
-	}
 	for _, t := range n.allTopics() {
 		for _, p := range t.partitions {
-			if p.failed != nil || p.syncing != nil {
+			if p.rep != nil {
+				// A replicated log: the replica moves its start (docs/replication.md,
+				// "Snapshots and retention"); a failure reaches readyPartition via Err.
+				if p.failed == nil && p.rep.EnforceRetention(n.nowMs) != nil {
+					n.cl.touch(p)
+				}
+				continue
+			}
+			if n.cl != nil || p.failed != nil || p.syncing != nil {
 				continue
 			}
 			if err := p.log.EnforceRetention(n.nowMs); err != nil {
