@@ -17,6 +17,9 @@ func (n *Node) handleDescribeCluster(req *Request, m *kmsg.DescribeClusterReques
 	if n.cl != nil {
 		resp.Brokers = nil
 		for _, p := range n.cl.peers {
+			if !n.peerAlive(RaftID(p.ID)) {
+				continue // as Metadata: live brokers only
+			}
 			b := kmsg.NewDescribeClusterResponseBroker()
 			b.NodeID, b.Host, b.Port = p.ID, p.Host, p.Port
 			if p.ID == n.cfg.NodeID && n.cfg.Rack != "" {

@@ -86,9 +86,14 @@ func (w *adminWait) done() {
 	}
 }
 
-// metadataCluster answers Metadata in cluster mode.
+// metadataCluster answers Metadata in cluster mode. As in Kafka, the brokers are the live
+// ones (here: heard from within an election timeout): a client drops a dead broker and
+// whatever it cached for it, such as a group coordinator, instead of dialing it again.
 func (n *Node) metadataCluster(req *Request, m *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	for _, p := range n.cl.peers {
+		if !n.peerAlive(RaftID(p.ID)) {
+			continue
+		}
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID, b.Host, b.Port = p.ID, p.Host, p.Port
 		if p.ID == n.cfg.NodeID && n.cfg.Rack != "" {

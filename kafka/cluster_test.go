@@ -392,6 +392,7 @@ func TestClusterCoordinatorFailover(t *testing.T) {
 	if code := c.commit((co+1)%3, "g", "t", 43); code != kerr.NotCoordinator.Code {
 		t.Fatalf("commit to a non-coordinator: code %d", code)
 	}
+	c.run(2000) // long enough for the groups to quiesce
 	c.cut[co] = true
 	c.run(4000)
 	other := (co + 1) % 3
