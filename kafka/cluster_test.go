@@ -312,6 +312,10 @@ func TestClusterRestartAll(t *testing.T) {
 	if r := c.produce(l, "a", 1, -1, fuzzBatch("x", "y")); r.ErrorCode != 0 {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
+	co := c.coordinator(0, "g")
+	if code := c.commit(co, "g", "a", 2); code != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(code))
+	}
 	for i := range c.nodes {
 		c.restart(i)
 	}
@@ -332,6 +336,18 @@ func TestClusterRestartAll(t *testing.T) {
 		if n.topics["b"] == nil {
 			t.Fatalf("node %d lost topic b", i+1)
 		}
+	}
+	co = c.coordinator(1, "g")
+	var off int64
+	var code int16
+	for range 20 {
+		if off, code = c.fetchOffset(co, "g", "a"); code != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		c.run(100)
+	}
+	if off != 2 || code != 0 {
+		t.Fatalf("committed offset after a full restart: %d %v", off, kerr.ErrorForCode(code))
 	}
 }
 
