@@ -35,8 +35,8 @@ func (n *Node) handleFindCoordinator(req *Request, m *kmsg.FindCoordinatorReques
 		} else {
 			c.NodeID, c.Host, c.Port = node, n.cfg.Host, n.cfg.Port
 			if n.cl != nil {
-				peer, _ := n.cl.peerByID(node)
-				c.Host, c.Port = peer.Host, peer.Port
+				reg := n.cl.broker(node)
+				c.Host, c.Port = reg.Host, reg.Port
 			}
 		}
 		resp.Coordinators = append(resp.Coordinators, c)

@@ -20,10 +20,11 @@ func (n *Node) handleDescribeCluster(req *Request, m *kmsg.DescribeClusterReques
 			if !n.peerAlive(RaftID(p.ID)) {
 				continue // as Metadata: live brokers only
 			}
+			reg := n.cl.broker(p.ID)
 			b := kmsg.NewDescribeClusterResponseBroker()
-			b.NodeID, b.Host, b.Port = p.ID, p.Host, p.Port
-			if p.ID == n.cfg.NodeID && n.cfg.Rack != "" {
-				b.Rack = &n.cfg.Rack
+			b.NodeID, b.Host, b.Port = reg.ID, reg.Host, reg.Port
+			if reg.Rack != "" {
+				b.Rack = &reg.Rack
 			}
 			resp.Brokers = append(resp.Brokers, b)
 		}

@@ -76,6 +76,8 @@ type clusterState struct {
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
+	// registered are the applied broker registrations by node id.
+	registered map[int32]metaBroker
 	// lastHeardMs is when a message last came from each peer, by Raft id: node
 	// liveness, which lets idle groups stop ticking (quiescence).
 	lastHeardMs map[uint64]int64
@@ -103,6 +105,7 @@ func (n *Node) openCluster() error {
 		groups:       map[uint64]*partition{},
 		byGroup:      map[uint64]*partition{},
 		lastHeardMs:  map[uint64]int64{},
+		registered:   map[int32]metaBroker{},
 		waits:        map[uint64]*metaWait{},
 		autoCreating: map[string]int64{},
 	}
@@ -280,6 +283,11 @@ func (n *Node) tickCluster() {
 	// worth of ticks at once.
 	cl.nextTickMs = max(cl.nextTickMs+n.cfg.RaftTickMs, n.nowMs+1)
 	cl.tickCount++
+	if cl.tickCount%hintEveryTicks == 1 && cl.meta.Leader() != 0 {
+		if me := n.registration(); cl.registered[me.ID] != me {
+			_ = n.proposeMeta(&metaCommand{RegisterBroker: &me}, nil)
+		}
+	}
 	for _, peer := range cl.peers {
 		if id := RaftID(peer.ID); id != cl.me {
 			cl.out = append(cl.out, PeerMessage{To: id, Group: LivenessGroup, Msg: pb.Message{Type: pb.MsgHeartbeat, From: cl.me, To: id}})
@@ -352,6 +360,21 @@ func (n *Node) sendAll(group uint64, msgs []pb.Message) {
 	for _, m := range msgs {
 		n.cl.out = append(n.cl.out, PeerMessage{To: m.To, Group: group, Msg: m})
 	}
+}
+
+// registration is this node's broker registration as configured.
+func (n *Node) registration() metaBroker {
+	return metaBroker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack}
+}
+
+// broker is how node id is advertised: its applied registration, or the configured peer
+// before it registered.
+func (cl *clusterState) broker(id int32) metaBroker {
+	if b, ok := cl.registered[id]; ok {
+		return b
+	}
+	p, _ := cl.peerByID(id)
+	return metaBroker{ID: p.ID, Host: p.Host, Port: p.Port}
 }
 
 // peerByID is the configured peer with Kafka node id id.

@@ -94,10 +94,11 @@ func (n *Node) metadataCluster(req *Request, m *kmsg.MetadataRequest, resp *kmsg
 		if !n.peerAlive(RaftID(p.ID)) {
 			continue
 		}
+		reg := n.cl.broker(p.ID)
 		b := kmsg.NewMetadataResponseBroker()
-		b.NodeID, b.Host, b.Port = p.ID, p.Host, p.Port
-		if p.ID == n.cfg.NodeID && n.cfg.Rack != "" {
-			b.Rack = &n.cfg.Rack
+		b.NodeID, b.Host, b.Port = reg.ID, reg.Host, reg.Port
+		if reg.Rack != "" {
+			b.Rack = &reg.Rack
 		}
 		resp.Brokers = append(resp.Brokers, b)
 	}

@@ -494,3 +494,33 @@ func TestClusterIdleQuiesces(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterBrokerRegistration: a node restarted with a new advertised address
+// registers it through the metadata group, and every node's Metadata names it.
+func TestClusterBrokerRegistration(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(3000)
+	if err := c.nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config(2)
+	cfg.Host, cfg.Port = "10.0.0.3", 19999
+	n, err := NewNode(cfg, c.mem[2], c.nowMs, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = n
+	c.run(5000)
+	for i := range c.nodes {
+		md := c.metadata(i, "none")
+		found := false
+		for _, b := range md.Brokers {
+			if b.NodeID == 3 {
+				found = b.Host == "10.0.0.3" && b.Port == 19999
+			}
+		}
+		if !found {
+			t.Fatalf("node %d's Metadata: %+v", i+1, md.Brokers)
+		}
+	}
+}

@@ -48,6 +48,18 @@ type metaCommand struct {
 	DeleteTopic      *metaDeleteTopic      `json:"delete_topic,omitempty"`
 	CreatePartitions *metaCreatePartitions `json:"create_partitions,omitempty"`
 	LeaderHint       *metaLeaderHint       `json:"leader_hint,omitempty"`
+	RegisterBroker   *metaBroker           `json:"register_broker,omitempty"`
+}
+
+// metaBroker is a broker's registration: the addresses it advertises. Every node
+// registers itself when the applied registration differs from its configuration, and
+// Metadata names brokers as registered (the -peers list is the bootstrap for nodes not
+// registered yet).
+type metaBroker struct {
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
 }
 
 // metaLeaderHint says who leads a partition, for the nodes that do not host it (a topic
@@ -246,6 +258,11 @@ func (n *Node) applyMeta(batch []byte) {
 		result = n.applyDeleteTopic(cmd.DeleteTopic)
 	case cmd.CreatePartitions != nil:
 		result = n.applyCreatePartitions(cmd.CreatePartitions)
+	case cmd.RegisterBroker != nil:
+		b := *cmd.RegisterBroker
+		if _, ok := n.cl.peerByID(b.ID); ok {
+			n.cl.registered[b.ID] = b
+		}
 	case cmd.LeaderHint != nil:
 		if p := n.cl.byGroup[cmd.LeaderHint.Group]; p != nil && cmd.LeaderHint.Epoch >= p.hintEpoch {
 			p.hintLeader, p.hintEpoch = cmd.LeaderHint.Leader, cmd.LeaderHint.Epoch
