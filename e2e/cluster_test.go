@@ -398,8 +398,9 @@ func waitListening(t *testing.T, addr string) {
 
 // TestClusterProcessesLeaderKill runs three chronik processes. franz-go produces
 // idempotently with acks=all, each value naming its partition and sequence; meanwhile the
-// leader of partition 0 is killed with SIGKILL and restarted 2 s later. At the end every
-// partition is read back: every acknowledged record is there exactly once, in order.
+// leader of partition 0 is killed with SIGKILL and restarted 2 s later. At the end another
+// node is killed, so the restarted one is part of every quorum, and every partition is
+// read back: every acknowledged record is there exactly once, in order.
 func TestClusterProcessesLeaderKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds chronik and runs three processes")
@@ -433,6 +434,7 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 	ctx := testCtx(t, 50*time.Second)
 	start := time.Now()
 	since := func() time.Duration { return time.Since(start).Round(time.Millisecond) }
+	var victim *procNode
 	faultsDone := make(chan error, 1)
 	go func() {
 		time.Sleep(killAfter)
@@ -446,7 +448,7 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 			faultsDone <- fmt.Errorf("partition 0 has no leader at the kill (%d)", leader)
 			return
 		}
-		victim := nodes[leader-1]
+		victim = nodes[leader-1]
 		t.Logf("t=%v: SIGKILL node %d (pid %d), leader of partition 0", since(), victim.id, victim.cmd.Process.Pid)
 		victim.kill()
 		time.Sleep(downFor)
@@ -496,9 +498,17 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 	wg.Wait()
 	t.Logf("t=%v: produced %v, acked %d, failed %v", since(), produced, ackedCount(&mu, acked), fails)
 
+	// Read back with another node down, so the restarted one is needed for a quorum of
+	// every partition: it must have caught up on everything acknowledged while it was
+	// away, and may have to lead.
+	other := nodes[victim.id%len(nodes)]
+	t.Logf("t=%v: SIGKILL node %d for the read-back", since(), other.id)
+	other.kill()
+
 	// Read every partition back from the start.
 	cons := newClient(t, seeds[0], kgo.SeedBrokers(seeds...),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.MetadataMinAge(250*time.Millisecond))
 	got := make([][]int, partitions)
 	var quiet time.Time
 readBack:
