@@ -168,6 +168,20 @@ func (n *Node) proposeLeaderHint(p *partition) {
 // tick, handled by the node, not by Raft.
 const LivenessGroup uint64 = 1<<64 - 1
 
+// WakeGroup is the pseudo-group of wake-ups: a node whose replica of a group failed (a
+// storage error) tells the group's other replicas, whose quiesced followers would
+// otherwise wait forever on a leader whose node is alive. Msg.Commit carries the group.
+const WakeGroup uint64 = 1<<64 - 2
+
+// wakePeers sends a wake-up for p's group to its other replicas.
+func (n *Node) wakePeers(p *partition) {
+	for _, r := range p.replicas {
+		if id := RaftID(r); id != n.cl.me {
+			n.cl.out = append(n.cl.out, PeerMessage{To: id, Group: WakeGroup, Msg: pb.Message{Type: pb.MsgHeartbeat, From: n.cl.me, To: id, Commit: p.group}})
+		}
+	}
+}
+
 // quiesceTicks is how many ticks a replica stays settled, without news, before it stops
 // ticking: enough for the leader's heartbeats to carry the last commit to followers.
 const quiesceTicks = 3
@@ -226,6 +240,13 @@ func (n *Node) Step(group uint64, m pb.Message) {
 		cl.lastHeardMs[m.From] = n.nowMs
 	}
 	if group == LivenessGroup {
+		return
+	}
+	if group == WakeGroup {
+		// A peer's replica of group m.Commit failed: stop waiting on it quietly.
+		if p := cl.groups[m.Commit]; p != nil {
+			p.quiet, p.quiesced = 0, false
+		}
 		return
 	}
 	if group == MetadataGroup {
@@ -297,6 +318,12 @@ func (n *Node) tickCluster() {
 	cl.metaTouched = true
 	for _, g := range sortedGroupIDs(cl.groups) {
 		p := cl.groups[g]
+		if p.failed != nil {
+			if cl.tickCount%hintEveryTicks == 1 {
+				n.wakePeers(p)
+			}
+			continue
+		}
 		if p.quiesced {
 			if n.quiescedStillValid(p) {
 				continue

@@ -38,10 +38,11 @@ func (p *partition) leaderNode() int32 {
 	if p.rep == nil {
 		return -1
 	}
-	if l := p.rep.Leader(); l != 0 {
-		return NodeOfRaftID(l)
+	l := p.rep.Leader()
+	if l == 0 || p.failed != nil && p.rep.IsLeader() {
+		return -1 // none known, or this node, whose replica failed
 	}
-	return -1
+	return NodeOfRaftID(l)
 }
 
 // checkLeader is the precondition of serving a replicated partition's clients.
@@ -108,6 +109,7 @@ func (n *Node) readyPartition(p *partition) {
 	}
 	if err := p.rep.Err(); err != nil && p.failed == nil {
 		p.fail(err)
+		n.wakePeers(p)
 		p.failWaiters(n, errCodeOf(err))
 		n.groupsFailed(p)
 		n.leadershipChanged(p, false, p.term)
