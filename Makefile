@@ -4,7 +4,7 @@ DATA_DIR  ?= ./data
 LISTEN    ?= 127.0.0.1:9092
 TEST_TIMEOUT ?= 14m
 
-.PHONY: run cluster build test test-deps vet lint fuzz bench-single bench-cluster idle-cluster sim sim-cluster sim-bugs sim-bench chaos ci-samples clean
+.PHONY: run cluster build test test-deps vet lint fuzz bench bench-single bench-cluster idle-cluster sim sim-cluster sim-bugs sim-bench chaos ci-samples clean
 
 ## run: one broker on $(LISTEN) with its data in $(DATA_DIR)
 run:
@@ -42,6 +42,12 @@ fuzz:
 	$(GO) test ./core/log -run xxx -fuzz FuzzRecover -fuzztime $(FUZZTIME)
 	$(GO) test ./kafka -run xxx -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./kafka -run xxx -fuzz FuzzNodeHandle -fuzztime $(FUZZTIME)
+
+## bench: the seed report's pipeline on a local 3-node cluster (RF 3, min ISR 2, acks=all):
+## 2 HTTP ingestors, a verifier and the staged load, then the same load direct; checks
+## every record and CPU recovery; writes docs/benchmarks/pipeline-DATE.md and .png (about 4 minutes)
+bench:
+	$(GO) run ./cmd/chronik-pipeline-bench -out docs/benchmarks/pipeline-$$(date -u +%F).md
 
 ## bench-single: Chronik vs kfake, one node, 3 partitions, acks=all, fsync on
 bench-single:
@@ -93,6 +99,7 @@ ci-samples:
 	$(GO) run ./cmd/chronik-sim -nodes 3 -sweep 50 -start 100000
 	$(MAKE) fuzz FUZZTIME=20000x
 	$(GO) run ./cmd/chronik-bench -runs 1 -duration 2s -records 200000 -disk-probe=false
+	$(GO) run ./cmd/chronik-pipeline-bench -quick
 
 clean:
 	rm -rf bin $(DATA_DIR)

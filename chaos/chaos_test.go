@@ -16,7 +16,7 @@ import (
 var (
 	flagSeed     = flag.Uint64("chaos.seed", 0, "seed of the fault schedule (0: $CHAOS_SEED, else the time)")
 	flagDuration = flag.Duration("chaos.duration", 0, "length of the fault schedule (0: the short run, 25s)")
-	flagNodes    = flag.Int("chaos.nodes", 1, "nodes in the cluster")
+	flagNodes    = flag.Int("chaos.nodes", 3, "nodes in the cluster (1: a single node, no replication)")
 	flagKeep     = flag.Bool("chaos.keep", false, "keep the run folder even when the run passes")
 	flagFullDisk = flag.Bool("chaos.fulldisk", true, "add full-disk faults (node data on tmpfs) where this process may mount (root)")
 )
@@ -53,8 +53,8 @@ func TestMain(m *testing.M) {
 }
 
 // shortDuration is the schedule of the run `make test` does: with start-up, recovery and
-// the final read, well under 60 s on a 2-core machine.
-const shortDuration = 25 * time.Second
+// the final read, about 70 s on a 2-core machine.
+const shortDuration = 45 * time.Second
 
 // seed is -chaos.seed, else $CHAOS_SEED, else the clock.
 func seed(t *testing.T) uint64 {
@@ -92,7 +92,10 @@ func TestChaos(t *testing.T) {
 			cfg.FullDisk = true
 		}
 	}
-	replay := "go test ./chaos -run 'TestChaos$' -count=1 -v -chaos.seed=" + strconv.FormatUint(s, 10) + " -chaos.duration=" + d.String()
+	replay := "go test ./chaos -run 'TestChaos$' -count=1 -v -timeout 15m -chaos.seed=" + strconv.FormatUint(s, 10) + " -chaos.duration=" + d.String()
+	if *flagNodes != 3 {
+		replay += " -chaos.nodes=" + strconv.Itoa(*flagNodes)
+	}
 	t.Logf("seed %d; replay: %s", s, replay)
 	res, err := Run(ctx, cfg)
 	if res != nil {

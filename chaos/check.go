@@ -58,10 +58,12 @@ func (r *Report) violate(kind string, p int32, format string, args ...any) {
 }
 
 // Check checks a run: ops are the writes, final is each partition's whole log read after
-// the faults healed (from offset 0, in offset order), tail is what a consumer read while
-// the faults ran. visDir, when not empty, receives a porcupine visualization of every
-// partition that fails. The invariants (DESIGN.md, "Reliability oracle"):
-//   - the final log has offsets 0, 1, 2, ... without gaps, and valid records only;
+// the faults healed (from offset 0, in offset order, control records included), tail is
+// what a consumer read while the faults ran (control records included). visDir, when not
+// empty, receives a porcupine visualization of every partition that fails. The
+// invariants (DESIGN.md, "Reliability oracle"):
+//   - the final log has offsets 0, 1, 2, ... without gaps, and valid records only; a
+//     control record (a new leader's entry) takes an offset and is no write's;
 //   - every acknowledged write is in the final log at its acknowledged offset;
 //   - no record is at two offsets (no duplicate from an idempotent producer), and each
 //     record was written by some op, to that partition;
@@ -69,9 +71,10 @@ func (r *Report) violate(kind string, p int32, format string, args ...any) {
 //   - each producer's records are in sequence order within their partition;
 //   - the tailing consumer's offsets only increase without gaps, and what it read
 //     matches the final log;
-//   - each partition's writes are linearizable as an append-only log, once each unknown
-//     write is resolved against the final log (found at o: it happened at o; absent: it
-//     did not happen).
+//   - each partition's writes are linearizable as an append-only log whose appends may
+//     be preceded by control records the broker wrote, once each unknown write is
+//     resolved against the final log (found at o: it happened at o; absent: it did not
+//     happen).
 func Check(ops []Op, final, tail map[int32][]Read, visDir string) *Report {
 	r := &Report{}
 	parts := map[int32]bool{}
@@ -93,7 +96,7 @@ func Check(ops []Op, final, tail map[int32][]Read, visDir string) *Report {
 	for _, p := range sorted {
 		where := checkLog(r, p, final[p], byKey)
 		checkTail(r, p, tail[p], final[p])
-		checkWrites(r, p, ops, where, visDir)
+		checkWrites(r, p, ops, where, final[p], visDir)
 	}
 	return r
 }
@@ -109,6 +112,9 @@ func checkLog(r *Report, p int32, log []Read, byKey map[Key]*Op) map[Key]int64 {
 		}
 		if rd.Err != "" {
 			r.violate("corrupt", p, "offset %d: %s", rd.Offset, rd.Err)
+			continue
+		}
+		if rd.Control {
 			continue
 		}
 		if prev, dup := where[rd.Key]; dup {
@@ -140,6 +146,8 @@ func checkTail(r *Report, p int32, tail, log []Read) {
 			r.violate("lost-read", p, "the tailing consumer read offset %d; the final log ends at %d", rd.Offset, len(log))
 		case rd.Err != "" || log[rd.Offset].Err != "":
 			// corrupt values are reported by checkLog
+		case log[rd.Offset].Control != rd.Control:
+			r.violate("inconsistent-read", p, "the tailing consumer read %s at offset %d; the final log has %s", describeRead(rd), rd.Offset, describeRead(log[rd.Offset]))
 		case log[rd.Offset].Key != rd.Key:
 			r.violate("inconsistent-read", p, "the tailing consumer read producer %016x seq %d at offset %d; the final log has producer %016x seq %d",
 				rd.Key.Producer, rd.Key.Seq, rd.Offset, log[rd.Offset].Key.Producer, log[rd.Offset].Key.Seq)
@@ -148,10 +156,11 @@ func checkTail(r *Report, p int32, tail, log []Read) {
 }
 
 // CheckGroup checks what a consumer-group member read (group, per partition, in arrival
-// order) against the final log: a member may read an offset again after a rebalance or a
-// restart (it resumes from the committed offset), but must never skip past an offset the
-// group has not read (a committed offset ahead of what was consumed), and each record it
-// reads must be the final log's at that offset.
+// order; no control records) against the final log: a member may read an offset again
+// after a rebalance or a restart (it resumes from the committed offset), but must never
+// skip past an offset the group has not read (a committed offset ahead of what was
+// consumed) unless the final log holds a control record there, and each record it reads
+// must be the final log's at that offset.
 func CheckGroup(r *Report, group, final map[int32][]Read) {
 	parts := make([]int32, 0, len(group))
 	for p := range group {
@@ -162,7 +171,7 @@ func CheckGroup(r *Report, group, final map[int32][]Read) {
 		log := final[p]
 		top := int64(-1)
 		for _, rd := range group[p] {
-			if rd.Offset > top+1 {
+			if rd.Offset > top+1 && !allControl(log, top+1, rd.Offset) {
 				r.violate("group-skip", p, "the group member read offset %d when the group had read only up to %d", rd.Offset, top)
 			}
 			top = max(top, rd.Offset)
@@ -170,6 +179,8 @@ func CheckGroup(r *Report, group, final map[int32][]Read) {
 			case rd.Offset >= int64(len(log)):
 				r.violate("lost-read", p, "the group member read offset %d; the final log ends at %d", rd.Offset, len(log))
 			case rd.Err != "" || log[rd.Offset].Err != "":
+			case log[rd.Offset].Control:
+				r.violate("inconsistent-read", p, "the group member read %s at offset %d; the final log has a control record", describeRead(rd), rd.Offset)
 			case log[rd.Offset].Key != rd.Key:
 				r.violate("inconsistent-read", p, "the group member read producer %016x seq %d at offset %d; the final log has producer %016x seq %d",
 					rd.Key.Producer, rd.Key.Seq, rd.Offset, log[rd.Offset].Key.Producer, log[rd.Offset].Key.Seq)
@@ -178,9 +189,27 @@ func CheckGroup(r *Report, group, final map[int32][]Read) {
 	}
 }
 
-// checkWrites checks the writes to partition p against where their records are, and runs
-// porcupine on them.
-func checkWrites(r *Report, p int32, ops []Op, where map[Key]int64, visDir string) {
+// allControl says whether the final log holds a control record at every offset in
+// [from, to) (false when some offset is past its end).
+func allControl(log []Read, from, to int64) bool {
+	for o := from; o < to; o++ {
+		if o < 0 || o >= int64(len(log)) || !log[o].Control {
+			return false
+		}
+	}
+	return true
+}
+
+func describeRead(rd Read) string {
+	if rd.Control {
+		return "a control record"
+	}
+	return fmt.Sprintf("producer %016x seq %d", rd.Key.Producer, rd.Key.Seq)
+}
+
+// checkWrites checks the writes to partition p against where their records are in its
+// final log, and runs porcupine on them.
+func checkWrites(r *Report, p int32, ops []Op, where map[Key]int64, log []Read, visDir string) {
 	var pops []porcupine.Operation
 	var endNs int64
 	for _, op := range ops {
@@ -213,14 +242,15 @@ func checkWrites(r *Report, p int32, ops []Op, where map[Key]int64, visDir strin
 			}
 		}
 	}
-	res, info := porcupine.CheckOperationsVerbose(logModel, pops, porcupineTimeout)
+	model := logModel(nextData(log))
+	res, info := porcupine.CheckOperationsVerbose(model, pops, porcupineTimeout)
 	if res == porcupine.Unknown {
 		r.LinearizabilityUnknown = true
 	}
 	if res == porcupine.Illegal || (visDir != "" && partitionFailed(r, p)) {
 		if visDir != "" {
 			path := filepath.Join(visDir, fmt.Sprintf("p%d.html", p))
-			if err := os.MkdirAll(visDir, 0o755); err == nil && porcupine.VisualizePath(logModel, info, path) == nil {
+			if err := os.MkdirAll(visDir, 0o755); err == nil && porcupine.VisualizePath(model, info, path) == nil {
 				r.Visualizations = append(r.Visualizations, path)
 			}
 		}
@@ -252,16 +282,42 @@ type writeInput struct {
 }
 
 // logModel is a partition as an append-only log: produce(v) answered with offset o is
-// legal only when o is the log's length.
-var logModel = porcupine.Model{
-	Init: func() any { return logState{} },
-	Step: func(state, input, output any) (bool, any) {
+// legal only when o is next(length): the log's length, or, in a cluster, the first offset
+// at or after it that holds no control record in the final log (the records between are
+// new leaders' entries, the broker's own writes).
+func logModel(next func(int64) int64) porcupine.Model {
+	m := baseModel
+	m.Step = func(state, input, output any) (bool, any) {
 		st, in, off := state.(logState), input.(writeInput), output.(int64)
-		if off != st.length {
+		if off != next(st.length) {
 			return false, st
 		}
-		return true, logState{length: st.length + int64(in.n), hash: mix64(st.hash ^ in.value)}
-	},
+		return true, logState{length: off + int64(in.n), hash: mix64(st.hash ^ in.value)}
+	}
+	return m
+}
+
+// nextData returns, for an offset o, the first offset at or after o that holds no control
+// record in log (o itself past the log's end).
+func nextData(log []Read) func(int64) int64 {
+	next := make([]int64, len(log)+1)
+	next[len(log)] = int64(len(log))
+	for o := len(log) - 1; o >= 0; o-- {
+		next[o] = int64(o)
+		if log[o].Control && log[o].Offset == int64(o) {
+			next[o] = next[o+1]
+		}
+	}
+	return func(o int64) int64 {
+		if o >= 0 && o < int64(len(next)) {
+			return next[o]
+		}
+		return o
+	}
+}
+
+var baseModel = porcupine.Model{
+	Init:  func() any { return logState{} },
 	Equal: func(a, b any) bool { return a.(logState) == b.(logState) },
 	Hash:  func(st any) uint64 { return st.(logState).hash ^ uint64(st.(logState).length) },
 	DescribeOperation: func(input, output any) string {

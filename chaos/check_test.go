@@ -21,6 +21,20 @@ func logOf(keys ...Key) []Read {
 
 func k(seq uint64) Key { return Key{Producer: 1, Seq: seq} }
 
+// ctl marks a control record in a logOf argument list.
+var ctl = Key{Producer: ^uint64(0), Seq: ^uint64(0)}
+
+// logWith is logOf where each ctl key is a control record (a new leader's entry).
+func logWith(keys ...Key) []Read {
+	rs := logOf(keys...)
+	for i := range rs {
+		if rs[i].Key == ctl {
+			rs[i] = Read{Partition: 0, Offset: int64(i), Control: true}
+		}
+	}
+	return rs
+}
+
 func TestCheck(t *testing.T) {
 	unknown := func(id int, seq uint64, call, ret int64) Op {
 		op := acked(id, seq, -1, call, ret)
@@ -51,6 +65,14 @@ func TestCheck(t *testing.T) {
 		{"tail beyond the log", []Op{acked(0, 0, 0, 0, 1)}, logOf(k(0)), logOf(k(0), k(1)), "lost-read"},
 		{"tail skips", []Op{acked(0, 0, 0, 0, 1), acked(1, 1, 1, 1, 2)}, logOf(k(0), k(1)), logOf(k(0), k(1))[1:], ""},
 		{"tail goes back", []Op{acked(0, 0, 0, 0, 1), acked(1, 1, 1, 1, 2)}, logOf(k(0), k(1)), append(logOf(k(0), k(1)), logOf(k(0))...), "tail-offsets"},
+		{"control records", []Op{acked(0, 0, 1, 0, 1), acked(1, 1, 3, 1, 2)}, logWith(ctl, k(0), ctl, k(1)), logWith(ctl, k(0), ctl), ""},
+		{"ack across a control record", []Op{acked(0, 0, 0, 0, 1), acked(1, 1, 2, 1, 2)}, logWith(k(0), ctl, k(1)), nil, ""},
+		{"ack across data", []Op{acked(0, 0, 0, 0, 1), {ID: 1, Writer: 2, Producer: 2, Seq: 0, CallNs: 2e6, RetNs: 3e6, Outcome: Acked, Offset: 2}}, logWith(k(0), ctl, Key{2, 0}), nil, ""},
+		{"tail misses a control record", []Op{acked(0, 0, 1, 0, 1)}, logWith(ctl, k(0)), logWith(ctl, k(0))[1:], ""},
+		{"control read as data", []Op{acked(0, 0, 1, 0, 1)}, logWith(ctl, k(0)), logWith(k(0)), "inconsistent-read"},
+		{"acked at a control record", []Op{acked(0, 0, 0, 0, 1), acked(1, 1, 1, 1, 2)}, logWith(k(0), ctl), nil, "lost-write"},
+		// Acknowledged at 2 with offset 1 holding data that is no write's: unexplained.
+		{"skip over data", []Op{acked(0, 0, 0, 0, 1), acked(1, 1, 2, 1, 2)}, logWith(k(0), k(9), k(1)), nil, "unexplained"},
 		// Both acknowledged at offset 0: each matches the log on its own (no lost write
 		// for the first, which is at 0), but no order of the two appends explains both.
 		{"not linearizable", []Op{acked(0, 0, 0, 0, 1), {ID: 1, Writer: 2, Producer: 2, Seq: 0, CallNs: 2e6, RetNs: 3e6, Outcome: Acked, Offset: 0}}, logOf(k(0)), nil, "linearizability"},
@@ -110,11 +132,17 @@ func TestCheckGroup(t *testing.T) {
 		{"skips", []Read{{Offset: 0, Key: k(0)}, {Offset: 2, Key: k(2)}}, "group-skip"},
 		{"inconsistent", []Read{{Offset: 0, Key: k(1)}}, "inconsistent-read"},
 		{"past the end", logOf(k(0), k(1), k(2), k(3)), "lost-read"},
+		{"over a control record", []Read{{Offset: 0, Key: k(0)}, {Offset: 2, Key: k(2)}}, ""},
+		{"at a control record", []Read{{Offset: 1, Key: k(1)}}, "inconsistent-read"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Report{}
-			CheckGroup(r, map[int32][]Read{0: tc.reads}, map[int32][]Read{0: final})
+			log := final
+			if tc.name == "over a control record" || tc.name == "at a control record" {
+				log = logWith(k(0), ctl, k(2))
+			}
+			CheckGroup(r, map[int32][]Read{0: tc.reads}, map[int32][]Read{0: log})
 			if tc.want == "" && !r.OK() || tc.want != "" && r.Counts[tc.want] == 0 {
 				t.Fatalf("violations %v, want %q", r.Violations, tc.want)
 			}

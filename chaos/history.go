@@ -65,9 +65,13 @@ type Read struct {
 	Partition int32
 	Offset    int64
 	// Key is the record's identity; zero with Err set when the value is not a valid
-	// load record.
+	// load record, and zero for a control record.
 	Key Key
 	Err string
+	// Control marks a control batch the broker wrote (a new Raft leader's first entry,
+	// Kafka's LEADER_CHANGE): it takes an offset, and consumers skip it unless they ask
+	// for control records (kgo.KeepControlRecords).
+	Control bool
 }
 
 // History is what the producers and the tailing consumer saw. Its methods are safe for
@@ -145,7 +149,8 @@ func (h *History) TailReads() map[int32][]Read { return h.copyReads(h.tail) }
 func (h *History) GroupReads() map[int32][]Read { return h.copyReads(h.group) }
 
 // GroupReached reports whether the group member has read, in every partition p of end,
-// the offset end[p]-1.
+// the offset end[p]-1 or beyond (end[p] is one past the last record that is not a
+// control record, which a group member never reads).
 func (h *History) GroupReached(end map[int32]int64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -243,6 +248,10 @@ func writeReads(path string, reads map[int32][]Read) error {
 		for _, r := range reads[p] {
 			if r.Err != "" {
 				fmt.Fprintf(w, "p%d %d error %s\n", p, r.Offset, r.Err)
+				continue
+			}
+			if r.Control {
+				fmt.Fprintf(w, "p%d %d control\n", p, r.Offset)
 				continue
 			}
 			fmt.Fprintf(w, "p%d %d producer %016x seq %d\n", p, r.Offset, r.Key.Producer, r.Key.Seq)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"chronik/chaos/cluster"
 	"chronik/internal/loadrec"
 )
@@ -21,6 +23,7 @@ const (
 	readTimeout  = 60 * time.Second // for the final read of every partition
 	topicTimeout = 20 * time.Second // for the topic to be created at the start
 	groupCatchUp = 30 * time.Second // for the group member to read to the end after the final read
+	inSyncWait   = 30 * time.Second // for every replica to be in sync again after the heal (cluster)
 )
 
 // Config describes one chaos run.
@@ -29,8 +32,14 @@ type Config struct {
 	Seed uint64
 	// Duration is the span of the fault schedule.
 	Duration time.Duration
-	// Nodes, Partitions and Writers size the cluster and the workload.
+	// Nodes, Partitions and Writers size the cluster and the workload. More than one
+	// node is a cluster (cluster.Config.Peered): the topic is replicated and the
+	// schedule adds peer-link faults and faults aimed at partition leaders.
 	Nodes, Partitions, Writers int
+	// ReplicationFactor is the topic's (0: min(3, Nodes)).
+	ReplicationFactor int
+	// ElectionTimeout is the nodes' -election-timeout in a cluster (0: the broker's).
+	ElectionTimeout time.Duration
 	// ValueBytes is the size of each record value (at least loadrec.HeaderBytes).
 	ValueBytes int
 	// MaxOpsPerWriter bounds each writer's writes.
@@ -62,11 +71,12 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// DefaultConfig is a run of d with seed: one node, three partitions, four writers.
+// DefaultConfig is a run of d with seed: a cluster of three nodes, three partitions
+// with three replicas each, four writers.
 func DefaultConfig(seed uint64, d time.Duration) Config {
 	return Config{
 		Seed: seed, Duration: d,
-		Nodes: 1, Partitions: 3, Writers: 4,
+		Nodes: 3, Partitions: 3, Writers: 4, ElectionTimeout: time.Second,
 		ValueBytes: 200, MaxOpsPerWriter: 1_000_000, WriteInterval: 5 * time.Millisecond,
 		RecordTimeout:     20 * time.Second,
 		CancellingWriters: 1, CallTimeout: time.Second,
@@ -90,12 +100,24 @@ func (c *Config) validate() error {
 	case c.Binary == "" || c.OutDir == "":
 		return errors.New("chaos: config needs Binary and OutDir")
 	}
-	c.Schedule.Duration, c.Schedule.Nodes = c.Duration, c.Nodes
-	if c.FullDisk && len(c.Schedule.Kinds) == 0 {
-		c.Schedule.Kinds = append(append([]Kind(nil), AllKinds...), FullDisk)
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = min(3, c.Nodes)
+	}
+	if c.ReplicationFactor < 1 || c.ReplicationFactor > c.Nodes {
+		return fmt.Errorf("chaos: ReplicationFactor %d with %d nodes", c.ReplicationFactor, c.Nodes)
+	}
+	c.Schedule.Duration, c.Schedule.Nodes, c.Schedule.Partitions = c.Duration, c.Nodes, 0
+	if c.peered() {
+		c.Schedule.Partitions = c.Partitions
+	}
+	if len(c.Schedule.Kinds) == 0 {
+		c.Schedule.Kinds = DefaultKinds(c.peered(), c.FullDisk)
 	}
 	return nil
 }
+
+// peered says whether the nodes form one cluster.
+func (c *Config) peered() bool { return c.Nodes > 1 }
 
 // Result is what a run did and found.
 type Result struct {
@@ -117,8 +139,10 @@ type Result struct {
 func (r *Result) Failed() bool { return r.Report == nil || !r.Report.OK() }
 
 // Run runs one chaos run: it starts the cluster, runs the workload through the fault
-// schedule, heals every fault, checks that every writer makes progress again, stops the
-// workload, reads every partition back and checks the history. The returned error is a
+// schedule, heals every fault, checks that every writer makes progress again and (in a
+// cluster) that every replica is in sync again, stops the workload, reads every
+// partition back, stops the cluster, scans the node logs for panics and checks the
+// history. The returned error is a
 // harness failure (the cluster would not start, a node would not restart, the final
 // read failed); violations are in Result.Report. The run folder holds the node logs,
 // events.log, schedule.txt, ops.jsonl, final.txt, tail.txt, report.txt and porcupine
@@ -153,7 +177,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}()
 
-	ccfg := cluster.Config{Binary: cfg.Binary, Dir: dir, Nodes: cfg.Nodes, Seed: cfg.Seed}
+	ccfg := cluster.Config{Binary: cfg.Binary, Dir: dir, Nodes: cfg.Nodes, Seed: cfg.Seed,
+		Peered: cfg.peered(), ElectionTimeout: cfg.ElectionTimeout}
 	tg := &target{logf: ev.logf}
 	if cfg.FullDisk {
 		ccfg.DataRoot = filepath.Join(dir, "tmpfs")
@@ -188,6 +213,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := w.createTopic(ctx, topicTimeout); err != nil {
 		return res, err
 	}
+	adm, err := kgo.NewClient(w.clientOpts()...)
+	if err != nil {
+		return res, err
+	}
+	closeAdm := sync.OnceFunc(adm.Close)
+	defer closeAdm()
+	if cfg.peered() {
+		tg.leaderOf = func(ctx context.Context, p int32) (int, error) { return leaderOf(ctx, adm, w.topic, p, cfg.Nodes) }
+	}
 	stop := w.start(ctx)
 	stopGroup := w.startGroup(ctx)
 	ev.start = start
@@ -197,6 +231,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	report := &Report{}
 	if serr == nil && herr == nil {
 		waitProgress(ctx, hist, cfg.Writers, healed, cfg.Recovery, report)
+		if cfg.peered() {
+			waitInSync(ctx, adm, w.topic, cfg.Nodes, cfg.ReplicationFactor, inSyncWait, report)
+			ev.logf("in-sync check done")
+		}
 	}
 	werr := stop(stopTimeout)
 	ev.logf("workload stopped: %v (stop error: %v)", hist.Counts(), werr)
@@ -208,9 +246,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if rerr != nil {
 		return res, errors.Join(rerr, stopGroup(), hist.WriteFiles(dir, final))
 	}
-	end := map[int32]int64{}
+	end := map[int32]int64{} // one past the last record that is not a control record
 	for p, rs := range final {
-		end[p] = int64(len(rs))
+		for _, rd := range rs {
+			if !rd.Control {
+				end[p] = rd.Offset + 1
+			}
+		}
 	}
 	for gdeadline := time.Now().Add(groupCatchUp); !hist.GroupReached(end) && time.Now().Before(gdeadline); {
 		sleepUntil(ctx, time.Now().Add(100*time.Millisecond))
@@ -221,6 +263,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if gerr := stopGroup(); gerr != nil {
 		return res, gerr
 	}
+	closeAdm()
+	if cerr := cl.Close(); cerr != nil { // before the log scan: a panic at shutdown counts
+		return res, errors.Join(cerr, hist.WriteFiles(dir, final))
+	}
+	for _, n := range cl.Nodes() {
+		if serr := scanLog(report, n.ID, n.LogPath()); serr != nil {
+			return res, serr
+		}
+	}
 	CheckGroup(report, hist.GroupReads(), final)
 	for _, rs := range hist.GroupReads() {
 		res.GroupReads += len(rs)
@@ -229,7 +280,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		res.TailReads += len(rs)
 	}
 	for _, rs := range final {
-		res.Records += len(rs)
+		for _, rd := range rs {
+			if !rd.Control {
+				res.Records++
+			}
+		}
 	}
 	ops := hist.Ops()
 	res.Outcomes = hist.Counts()

@@ -44,8 +44,9 @@ func (w *workload) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 	}, append(w.opts, extra...)...)
 }
 
-// createTopic creates the run's topic with cfg.Partitions partitions, retrying while the
-// cluster comes up, for at most timeout.
+// createTopic creates the run's topic with cfg.Partitions partitions of
+// cfg.ReplicationFactor replicas (0: the broker's default), retrying while the cluster
+// comes up, for at most timeout.
 func (w *workload) createTopic(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -69,7 +70,11 @@ func (w *workload) createTopicOnce(ctx context.Context) error {
 	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(cctx, int32(w.cfg.Partitions), 1, nil, w.topic)
+	rf := int16(w.cfg.ReplicationFactor)
+	if rf == 0 {
+		rf = -1 // the broker's default
+	}
+	resp, err := kadm.NewClient(cl).CreateTopic(cctx, int32(w.cfg.Partitions), rf, nil, w.topic)
 	if err != nil {
 		return err
 	}
@@ -141,7 +146,8 @@ func definiteFailure(err error) bool {
 	return errors.As(err, &ke) || errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, kgo.ErrRecordRetries)
 }
 
-// tail reads every partition from offset 0 until ctx is done, recording each record.
+// tail reads every partition from offset 0 until ctx is done, recording each record,
+// control records included.
 func (w *workload) tail(ctx context.Context) error {
 	offsets := map[int32]kgo.Offset{}
 	for p := range w.cfg.Partitions {
@@ -150,6 +156,7 @@ func (w *workload) tail(ctx context.Context) error {
 	cl, err := kgo.NewClient(w.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topic: offsets}),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.KeepControlRecords(), // so that its offsets have no gaps
 	)...)
 	if err != nil {
 		return err
@@ -163,7 +170,7 @@ func (w *workload) tail(ctx context.Context) error {
 }
 
 // group reads the topic as a member of a consumer group with auto-commit, until ctx is
-// done, recording each record.
+// done, recording each record (it skips control records, as consumers do).
 func (w *workload) group(ctx context.Context) error {
 	cl, err := kgo.NewClient(w.clientOpts(
 		kgo.ConsumerGroup(w.topic+"-readers"),
@@ -185,8 +192,8 @@ func (w *workload) group(ctx context.Context) error {
 	return nil
 }
 
-// readAll reads every partition from offset 0 to its end offset, with no faults in the
-// way, within timeout.
+// readAll reads every partition from offset 0 to its end offset, control records
+// included, with no faults in the way, within timeout.
 func (w *workload) readAll(ctx context.Context, timeout time.Duration) (map[int32][]Read, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -226,6 +233,7 @@ func (w *workload) readAll(ctx context.Context, timeout time.Duration) (map[int3
 	cl, err = kgo.NewClient(w.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.topic: offsets}),
 		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.KeepControlRecords(), // the final log has every offset
 	)...)
 	if err != nil {
 		return nil, err
@@ -254,8 +262,12 @@ func (w *workload) readAll(ctx context.Context, timeout time.Duration) (map[int3
 }
 
 func decodeRead(r *kgo.Record) Read {
-	rec, err := loadrec.Decode(r.Value)
 	rd := Read{Partition: r.Partition, Offset: r.Offset}
+	if r.Attrs.IsControl() {
+		rd.Control = true
+		return rd
+	}
+	rec, err := loadrec.Decode(r.Value)
 	if err != nil {
 		rd.Err = err.Error()
 		return rd

@@ -1,5 +1,6 @@
 // Package cluster launches real chronik processes on loopback for chaos tests, each
-// behind a fault-injecting proxy (chaos/proxy) on its client port.
+// behind a fault-injecting proxy (chaos/proxy) on its client port and, in cluster mode,
+// every node-to-node link behind a proxy of its own.
 //
 // To run a cluster:
 //  1. Build the broker once with Build (go build of chronik/cmd/chronik into a folder).
@@ -8,15 +9,21 @@
 //     stderr to <run>/node-<i>.log, and advertises its proxy's address (-advertise), so
 //     every client connection, including those a client opens after Metadata, crosses the
 //     proxy.
-//  3. Inject faults: Node.Proxy().SetFaults, Node.Kill (SIGKILL) and Node.Restart (same
-//     data dir, same ports), Node.Pause (SIGSTOP) and Node.Resume (SIGCONT).
-//  4. Close the Cluster: it resumes paused nodes, stops every process (SIGTERM, then
+//  3. With Config.Peered the nodes form one Raft cluster (-peers): node i listens for peers
+//     on a port of its own (-peer-listen) and dials node j through the link proxy
+//     Link(i, j), one per ordered pair, so a fault on Link(i, j) cuts what i sends to j
+//     (the dialer is the sender) and leaves what j sends to i alone. Every node's -peers
+//     names the client proxies as the Kafka addresses, so Metadata sends clients through
+//     them too.
+//  4. Inject faults: Node.Proxy().SetFaults, Link(i, j).SetFaults, Node.Kill (SIGKILL)
+//     and Node.Restart (same data dir, same ports), Node.Pause (SIGSTOP) and Node.Resume
+//     (SIGCONT).
+//  5. Close the Cluster: it resumes paused nodes, stops every process (SIGTERM, then
 //     SIGKILL after StopTimeout), waits for each, and closes the proxies. Processes are
 //     only ever signalled by their own PID.
 //
-// Today chronik is a single node: the nodes of a cluster of N are N independent brokers
-// (each with its own -node-id). When the broker gains peer flags, ArgsFor passes them,
-// and node-to-node links get proxies of their own.
+// Without Peered the nodes of a cluster of N are N independent brokers (each with its
+// own -node-id), as the single-node chaos run uses.
 package cluster
 
 import (
@@ -28,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -77,6 +85,12 @@ type Config struct {
 	Nodes int
 	// Seed seeds the proxies' jitter.
 	Seed uint64
+	// Peered runs the nodes as one cluster (-peers, -peer-listen), with a proxy on every
+	// node-to-node link.
+	Peered bool
+	// ElectionTimeout is each node's -election-timeout when Peered (0: the broker's
+	// default).
+	ElectionTimeout time.Duration
 	// ArgsFor returns extra flags for node n (called at every start). May be nil.
 	ArgsFor func(n *Node) []string
 	// StartTimeout bounds how long a start waits for the node's port to accept.
@@ -102,17 +116,25 @@ func (c *Config) validate() error {
 type Cluster struct {
 	cfg   Config
 	nodes []*Node
+	// links holds the node-to-node proxies by [from, to] node id (Peered only): from
+	// dials to's peer listener through links[[2]int{from, to}].
+	links map[[2]int]*proxy.Proxy
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Node is one chronik process and the proxy in front of its client port.
 type Node struct {
 	// ID is the node's id (1-based), passed as -node-id.
-	ID      int
-	cfg     *Config
-	listen  string // the broker's own listener
-	dataDir string
-	logPath string
-	proxy   *proxy.Proxy
+	ID     int
+	cfg    *Config
+	listen string // the broker's own listener
+	// peerListen is the broker's own peer listener and peers its -peers (Peered only).
+	peerListen, peers string
+	dataDir           string
+	logPath           string
+	proxy             *proxy.Proxy
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // nil while the node is down
@@ -137,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	c := &Cluster{cfg: cfg}
+	c := &Cluster{cfg: cfg, links: map[[2]int]*proxy.Proxy{}}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n, err := c.newNode(i)
 		if err != nil {
@@ -145,12 +167,51 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)
+	}
+	if cfg.Peered {
+		if err := c.wire(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	for _, n := range c.nodes {
 		if err := n.start(ctx); err != nil {
 			c.Close()
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// wire creates a proxy per ordered pair of nodes and each node's -peers: its own entry
+// names its peer listener, every other entry the link proxy to that node, and every
+// entry's Kafka address is that node's client proxy.
+func (c *Cluster) wire() error {
+	for _, from := range c.nodes {
+		for _, to := range c.nodes {
+			if from == to {
+				continue
+			}
+			p, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Target: to.peerListen,
+				Seed: c.cfg.Seed + uint64(1000*from.ID+to.ID)})
+			if err != nil {
+				return err
+			}
+			c.links[[2]int{from.ID, to.ID}] = p
+		}
+	}
+	for _, n := range c.nodes {
+		entries := make([]string, 0, len(c.nodes))
+		for _, m := range c.nodes {
+			peerAddr := n.peerListen
+			if m != n {
+				peerAddr = c.links[[2]int{n.ID, m.ID}].Addr()
+			}
+			entries = append(entries, fmt.Sprintf("%d=%s/%s", m.ID, m.proxy.Addr(), peerAddr))
+		}
+		n.peers = strings.Join(entries, ",")
+	}
+	return nil
 }
 
 func (c *Cluster) newNode(id int) (*Node, error) {
@@ -163,13 +224,22 @@ func (c *Cluster) newNode(id int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	peerListen := ""
+	if c.cfg.Peered {
+		pport, err := freePort()
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		peerListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(pport))
+	}
 	root := c.cfg.Dir
 	if c.cfg.DataRoot != "" {
 		root = c.cfg.DataRoot
 	}
 	dir := filepath.Join(root, fmt.Sprintf("node-%d", id))
 	n := &Node{
-		ID: id, cfg: &c.cfg, listen: listen, proxy: p,
+		ID: id, cfg: &c.cfg, listen: listen, peerListen: peerListen, proxy: p,
 		dataDir: filepath.Join(dir, "data"),
 		logPath: filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d.log", id)),
 	}
@@ -192,22 +262,53 @@ func (c *Cluster) Bootstrap() []string {
 	return addrs
 }
 
-// HealNetwork removes every proxy fault.
+// Peered says whether the nodes form one cluster (Config.Peered).
+func (c *Cluster) Peered() bool { return c.cfg.Peered }
+
+// Link is the proxy node from (an id) dials node to through; nil without Peered or when
+// from == to.
+func (c *Cluster) Link(from, to int) *proxy.Proxy { return c.links[[2]int{from, to}] }
+
+// LinksOf returns every link proxy from or to node id (none without Peered).
+func (c *Cluster) LinksOf(id int) []*proxy.Proxy {
+	if !c.cfg.Peered {
+		return nil
+	}
+	var ps []*proxy.Proxy
+	for _, m := range c.nodes {
+		if m.ID == id {
+			continue
+		}
+		ps = append(ps, c.links[[2]int{id, m.ID}], c.links[[2]int{m.ID, id}])
+	}
+	return ps
+}
+
+// HealNetwork removes every proxy fault, client and link.
 func (c *Cluster) HealNetwork() {
 	for _, n := range c.nodes {
 		n.proxy.Heal()
 	}
+	for _, p := range c.links {
+		p.Heal()
+	}
 }
 
 // Close resumes paused nodes, stops every node, waits for the processes and closes the
-// proxies. It returns the first error.
+// proxies. It returns the first error; a second Close does nothing and returns the same.
 func (c *Cluster) Close() error {
-	var errs []error
-	for _, n := range c.nodes {
-		errs = append(errs, n.Stop())
-		errs = append(errs, n.proxy.Close())
-	}
-	return errors.Join(errs...)
+	c.closeOnce.Do(func() {
+		var errs []error
+		for _, n := range c.nodes {
+			errs = append(errs, n.Stop())
+			errs = append(errs, n.proxy.Close())
+		}
+		for _, p := range c.links {
+			errs = append(errs, p.Close())
+		}
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
 }
 
 // Proxy is the proxy in front of the node's client port.
@@ -255,6 +356,12 @@ func (n *Node) start(ctx context.Context) error {
 		"-advertise", n.proxy.Addr(),
 		"-data-dir", n.dataDir,
 		"-node-id", strconv.Itoa(n.ID),
+	}
+	if n.cfg.Peered {
+		args = append(args, "-peers", n.peers, "-peer-listen", n.peerListen)
+		if n.cfg.ElectionTimeout > 0 {
+			args = append(args, "-election-timeout", n.cfg.ElectionTimeout.String())
+		}
 	}
 	if n.cfg.ArgsFor != nil {
 		args = append(args, n.cfg.ArgsFor(n)...)

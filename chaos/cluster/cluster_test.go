@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"chronik/chaos/proxy"
 )
@@ -227,4 +229,76 @@ func TestCrashIsReported(t *testing.T) {
 	if err := n.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPeered starts a 3-node cluster and checks that every node dials every other one
+// through its link proxy, that clients are sent to the client proxies, and that an
+// acks=all write to a topic of three replicas is acknowledged.
+func TestPeered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs real brokers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin, err := Build(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(ctx, Config{Binary: bin, Dir: t.TempDir(), Nodes: 3, Seed: 1, Peered: true, ElectionTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()[0]), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.AllowAutoTopicCreation(), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pcancel()
+	if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	for _, from := range c.Nodes() {
+		for _, to := range c.Nodes() {
+			if from == to {
+				if c.Link(from.ID, to.ID) != nil {
+					t.Fatalf("a link from node %d to itself", from.ID)
+				}
+				continue
+			}
+			if st := c.Link(from.ID, to.ID).Stats(); st.Accepted == 0 {
+				t.Errorf("node %d never dialed node %d through its link proxy: %+v", from.ID, to.ID, st)
+			}
+		}
+		if got := len(c.LinksOf(from.ID)); got != 4 {
+			t.Errorf("node %d has %d links, want 4", from.ID, got)
+		}
+	}
+	if brokers := metadataBrokers(ctx, t, cl); strings.Join(brokers, ",") != strings.Join(c.Bootstrap(), ",") {
+		t.Fatalf("metadata names brokers %v, want the client proxies %v", brokers, c.Bootstrap())
+	}
+}
+
+// metadataBrokers returns the brokers' host:port from a Metadata request, by node id.
+func metadataBrokers(ctx context.Context, t *testing.T, cl *kgo.Client) []string {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(resp.Brokers))
+	for _, b := range resp.Brokers {
+		if b.NodeID < 1 || int(b.NodeID) > len(out) {
+			t.Fatalf("metadata names broker %d", b.NodeID)
+		}
+		out[b.NodeID-1] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	return out
 }
