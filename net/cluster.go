@@ -111,6 +111,11 @@ func firstArg(args []any) any {
 	return args[0]
 }
 
+// unreachableEveryMs bounds how often the loop reports one peer Unreachable because Send
+// dropped messages for it: each report walks every Raft group of the node, and a peer
+// whose queue stays full would otherwise cost that walk on every iteration.
+const unreachableEveryMs = 100
+
 // peerLink is the loop's side of the peer transport. Owned by the loop goroutine.
 type peerLink struct {
 	t  *PeerTransport
@@ -120,10 +125,12 @@ type peerLink struct {
 	outbox map[NodeID][]GroupMessage
 	order  []NodeID        // the keys of outbox, sorted
 	up     map[NodeID]bool // whether the peer was reachable at the last Send to it
+	// reportedMs is when each peer was last reported Unreachable.
+	reportedMs map[NodeID]int64
 }
 
 func newPeerLink(t *PeerTransport) *peerLink {
-	return &peerLink{t: t, in: t.Received(), outbox: map[NodeID][]GroupMessage{}, up: map[NodeID]bool{}}
+	return &peerLink{t: t, in: t.Received(), outbox: map[NodeID][]GroupMessage{}, up: map[NodeID]bool{}, reportedMs: map[NodeID]int64{}}
 }
 
 // step hands one inbound batch to the node. A message whose sender is not the
@@ -138,8 +145,9 @@ func (pl *peerLink) step(node *kafka.Node, b PeerBatch) {
 }
 
 // send queues msgs, one Send per destination, and reports to node the peers that lost
-// messages or their connection.
-func (pl *peerLink) send(node *kafka.Node, msgs []kafka.PeerMessage) {
+// their connection, or messages (at most every unreachableEveryMs). nowMs is the loop's
+// clock.
+func (pl *peerLink) send(node *kafka.Node, msgs []kafka.PeerMessage, nowMs int64) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -159,8 +167,11 @@ func (pl *peerLink) send(node *kafka.Node, msgs []kafka.PeerMessage) {
 		}
 		sent := pl.t.Send(to, q)
 		up := pl.t.Reachable(to)
-		if sent < len(q) || (pl.up[to] && !up) {
+		lost := pl.up[to] && !up
+		dropped := sent < len(q) && nowMs-pl.reportedMs[to] >= unreachableEveryMs
+		if lost || dropped {
 			node.Unreachable(uint64(to))
+			pl.reportedMs[to] = nowMs
 		}
 		pl.up[to] = up
 		clear(q) // drop references to entries: the transport holds its own copy

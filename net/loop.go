@@ -194,7 +194,7 @@ func (l *Loop) flush(timer *time.Timer) {
 	rd := l.node.Ready()
 	if l.peers != nil {
 		// First: followers append and fsync in parallel with this node's sync jobs.
-		l.peers.send(l.node, rd.Messages)
+		l.peers.send(l.node, rd.Messages, l.nowMs())
 	}
 	for _, r := range rd.Responses {
 		if c := l.conns[r.Conn]; c != nil {
