@@ -65,7 +65,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.fromZero, "from-zero", true, "expect every producer's sequences from 0; false when the group resumes mid-stream")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "print a progress line this often on stderr (0: never)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the summary as JSON to this file")
-	fs.StringVar(&o.loadReport, "load-report", "", "chronik-load's JSON report, read at the end: a producer's missing tail counts as lost, and records it reports failed are excused")
+	fs.StringVar(&o.loadReport, "load-report", "", "chronik-load's JSON report, read at the end: a producer's missing tail counts as lost, and records it reports failed are excused; several comma-separated, one per load run (each with its own -run-id)")
 	fs.Int64Var(&o.minRecords, "min-records", 1, "fail unless at least this many records were read")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

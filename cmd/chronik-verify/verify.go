@@ -35,8 +35,9 @@ type config struct {
 	fromZero bool
 	// progress prints a progress line this often to the progress writer; 0: never.
 	progress time.Duration
-	// loadReport is chronik-load's JSON report, read when consumption stops: it tells
-	// how many records each producer sent and how many failed ("" for none).
+	// loadReport is chronik-load's JSON reports, comma-separated, read when consumption
+	// stops: they tell how many records each producer sent and how many failed ("" for
+	// none). Producers must not repeat across reports (give each run its own -run-id).
 	loadReport string
 }
 
@@ -129,8 +130,8 @@ func verify(ctx context.Context, cfg config, m *metrics, progress io.Writer) (re
 	if err := cl.CommitUncommittedOffsets(cctx); err != nil {
 		fmt.Fprintf(progress, "chronik-verify: commit: %v\n", err)
 	}
-	if cfg.loadReport != "" {
-		if err := expectFromReport(chk, cfg.loadReport); err != nil {
+	for _, path := range splitList(cfg.loadReport) {
+		if err := expectFromReport(chk, path); err != nil {
 			return result{}, err
 		}
 	}

@@ -147,8 +147,8 @@ func TestVerifierFindsPlantedFaults(t *testing.T) {
 	}
 }
 
-// TestVerifierCleanRun: a clean topic passes, with a load report whose failed producer
-// is excused, and the metrics say so.
+// TestVerifierCleanRun: a clean topic passes, with two load reports, one of them of a
+// failed producer that is excused, and the metrics say so.
 func TestVerifierCleanRun(t *testing.T) {
 	addr := startBroker(t)
 	var recs []planted
@@ -156,15 +156,24 @@ func TestVerifierCleanRun(t *testing.T) {
 		recs = append(recs, seqs(loadrec.ProducerID(2, w), 0, 250)...)
 	}
 	produce(t, addr, "clean", recs)
-	// chronik-load's report: the four producers, and a fifth whose only batch failed.
-	report := filepath.Join(t.TempDir(), "load.json")
+	// chronik-load's reports of two runs, as -load-report takes them: the four
+	// producers, and a fifth whose only batch failed.
+	dir := t.TempDir()
+	report, report2 := filepath.Join(dir, "load.json"), filepath.Join(dir, "load2.json")
 	var rep strings.Builder
 	rep.WriteString(`{"mode": "direct", "producers": [`)
 	for w := uint32(0); w < 4; w++ {
-		fmt.Fprintf(&rep, `{"id": "%s", "sent": 250, "acked": 250, "failed": 0}, `, loadrec.Key(loadrec.ProducerID(2, w)))
+		if w > 0 {
+			rep.WriteString(", ")
+		}
+		fmt.Fprintf(&rep, `{"id": "%s", "sent": 250, "acked": 250, "failed": 0}`, loadrec.Key(loadrec.ProducerID(2, w)))
 	}
-	fmt.Fprintf(&rep, `{"id": "%s", "sent": 50, "acked": 0, "failed": 50}]}`, loadrec.Key(loadrec.ProducerID(2, 4)))
+	rep.WriteString("]}")
+	rep2 := fmt.Sprintf(`{"mode": "ingest", "producers": [{"id": "%s", "sent": 50, "acked": 0, "failed": 50}]}`, loadrec.Key(loadrec.ProducerID(2, 4)))
 	if err := os.WriteFile(report, []byte(rep.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(report2, []byte(rep2), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := newMetrics()
@@ -172,7 +181,7 @@ func TestVerifierCleanRun(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	r, err := verify(ctx, config{brokers: []string{addr}, group: "v2", topics: []string{"clean"},
-		idleExit: time.Second, duration: 45 * time.Second, fromZero: true, loadReport: report}, m, &progress)
+		idleExit: time.Second, duration: 45 * time.Second, fromZero: true, loadReport: report + "," + report2}, m, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
