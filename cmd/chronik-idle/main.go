@@ -55,6 +55,10 @@ const (
 	retryEvery     = 500 * time.Millisecond
 	stopGrace      = 15 * time.Second
 	logTailBytes   = 4 << 10
+	// timelineSteps is how many equal parts of the window the report shows CPU for, to
+	// tell a cluster still settling from a steady one.
+	timelineSteps = 6
+	idleTopic     = "idle"
 	// userHZ is the unit of utime and stime in /proc/<pid>/stat (100 on every Linux
 	// architecture Go supports).
 	userHZ = 100
@@ -163,25 +167,36 @@ func run(args []string) error {
 	}
 	w0 := time.Now()
 	fmt.Fprintf(os.Stderr, "chronik-idle: measuring for %v\n", o.measure)
-	if err := sleep(ctx, o.measure); err != nil {
-		return err
+	rep.nodes = make([]nodeFigures, o.nodes)
+	prev, prevAt := cpu0, w0
+	for k := 1; k <= timelineSteps; k++ {
+		if err := sleep(ctx, time.Until(w0.Add(o.measure*time.Duration(k)/timelineSteps))); err != nil {
+			return err
+		}
+		cur, err := c.cpu()
+		if err != nil {
+			return c.explain(err)
+		}
+		now := time.Now()
+		for i := range rep.nodes {
+			rep.nodes[i].timeline = append(rep.nodes[i].timeline, 100*float64(cur[i]-prev[i])/float64(now.Sub(prevAt)))
+		}
+		prev, prevAt = cur, now
 	}
-	cpu1, err := c.cpu()
-	if err != nil {
-		return c.explain(err)
-	}
-	wall := time.Since(w0)
+	cpu1, wall := prev, prevAt.Sub(w0)
 	for i := range c.procs {
 		rss, hwm, err := rssBytes(c.procs[i].cmd.Process.Pid)
 		if err != nil {
 			return c.explain(err)
 		}
-		rep.nodes = append(rep.nodes, nodeFigures{
-			pct: 100 * float64(cpu1[i]-cpu0[i]) / float64(wall),
-			cpu: cpu1[i] - cpu0[i], rss: rss, hwm: hwm,
-		})
+		n := &rep.nodes[i]
+		n.pct = 100 * float64(cpu1[i]-cpu0[i]) / float64(wall)
+		n.cpu, n.rss, n.hwm = cpu1[i]-cpu0[i], rss, hwm
 	}
 	rep.wall, rep.loadEnd = wall, loadAverage()
+	if rep.leadersAfter, _, err = leadersAt(ctx, c.addrs, o.partitions); err != nil {
+		fmt.Fprintln(os.Stderr, "chronik-idle: warning: leaders after the window:", err)
+	}
 	doc := rep.markdown()
 	fmt.Print(doc)
 	if o.out != "" {
@@ -214,7 +229,7 @@ func createAndWait(ctx context.Context, addrs []string, o *options) (map[int32]i
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	const topic = "idle"
+	const topic = idleTopic
 	deadline := time.Now().Add(createTimeout)
 	for attempt := 1; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
@@ -239,6 +254,17 @@ func createAndWait(ctx context.Context, addrs []string, o *options) (map[int32]i
 		}
 		time.Sleep(retryEvery)
 	}
+}
+
+// leadersAt counts the partitions each node leads, and those without a leader, with a
+// client of its own.
+func leadersAt(ctx context.Context, addrs []string, partitions int) (map[int32]int, int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cl.Close()
+	return leadersOf(ctx, kadm.NewClient(cl), idleTopic, partitions)
 }
 
 // leadersOf counts the partitions each node leads and those without a leader.

@@ -16,6 +16,8 @@ type nodeFigures struct {
 	pct      float64       // CPU time over the window's wall time, in % of one core
 	cpu      time.Duration // CPU time (user+system) in the window
 	rss, hwm int64         // VmRSS at the end of the window and VmHWM, bytes
+	// timeline is pct over each of timelineSteps equal parts of the window.
+	timeline []float64
 }
 
 type report struct {
@@ -23,7 +25,8 @@ type report struct {
 	bin                string
 	started            time.Time
 	ready              time.Duration // from CreateTopic to a leader for every partition
-	leaders            map[int32]int // partitions led, by Kafka node id
+	leaders            map[int32]int // partitions led, by Kafka node id, when all had one
+	leadersAfter       map[int32]int // the same after the window; nil if unknown
 	nodes              []nodeFigures // node i+1 at i
 	wall               time.Duration // the measurement window
 	loadStart, loadEnd string        // /proc/loadavg
@@ -40,11 +43,15 @@ func (r *report) markdown() string {
 		"one topic of %d partitions with replication factor %d created through kadm; every partition had a leader %v after CreateTopics was sent (leaders by node: %s). "+
 		"After %v more, with no client connected, each process's CPU time (utime+stime from /proc/<pid>/stat) was read at the start and end of a %v window.\n\n",
 		o.nodes, extraArgsNote(o.chronikArgs), o.partitions, o.rf, r.ready.Round(time.Millisecond), leaderNote(r.leaders), o.settle, r.wall.Round(time.Millisecond))
-	b.WriteString("| node | CPU in window | % of one core | RSS now | peak RSS |\n|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| node | CPU in window | %% of one core | each %v of the window, %% | RSS now | peak RSS |\n|---:|---:|---:|---|---:|---:|\n", (r.wall / timelineSteps).Round(time.Second))
 	var pcts []float64
 	for i, n := range r.nodes {
 		pcts = append(pcts, n.pct)
-		fmt.Fprintf(&b, "| %d | %v | %.2f%% | %s | %s |\n", i+1, n.cpu, n.pct, mib(n.rss), mib(n.hwm))
+		var steps []string
+		for _, p := range n.timeline {
+			steps = append(steps, fmt.Sprintf("%.1f", p))
+		}
+		fmt.Fprintf(&b, "| %d | %v | %.2f%% | %s | %s | %s |\n", i+1, n.cpu, n.pct, strings.Join(steps, " "), mib(n.rss), mib(n.hwm))
 	}
 	verdict := "meets"
 	if slices.Max(pcts) >= o.goalPct {
@@ -52,6 +59,9 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "\nHighest: %.2f%% of one core per node: %s the goal of under %.0f%%. CPU time is counted in 10 ms ticks, so each figure is ±%.2f%%.\n",
 		slices.Max(pcts), verdict, o.goalPct, 100*float64(time.Second/userHZ)/float64(r.wall))
+	if r.leadersAfter != nil {
+		fmt.Fprintf(&b, "Leaders by node after the window: %s.\n", leaderNote(r.leadersAfter))
+	}
 	return b.String()
 }
 
