@@ -94,7 +94,7 @@ func (s *Sim) checkPartition(p int32) {
 			break
 		}
 		if final[o] != v {
-			s.violate("inconsistent-read", p, "consumers read %#x at offset %d; the final log has %#x", v, o, final[o])
+			s.violate("inconsistent-read", p, "consumers read %s at offset %d; the final log has %s", valueName(v), o, valueName(final[o]))
 		}
 	}
 

@@ -175,7 +175,7 @@ func (c *consumer) take(rp *kmsg.FetchResponseTopicPartition, call *call) {
 		case !ok:
 			c.s.violate("unexplained", c.part, "%s: offset %d holds a record no client wrote", c.cc.who, offset)
 		case offset < int64(len(h.obs[c.part])) && h.obs[c.part][offset] != v:
-			c.s.violate("inconsistent-read", c.part, "%s: offset %d holds value %#x; %#x was read there before", c.cc.who, offset, v, h.obs[c.part][offset])
+			c.s.violate("inconsistent-read", c.part, "%s: offset %d holds %s; %s was read there before", c.cc.who, offset, valueName(v), valueName(h.obs[c.part][offset]))
 		default:
 			if offset == int64(len(h.obs[c.part])) {
 				h.obs[c.part] = append(h.obs[c.part], v)

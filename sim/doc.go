@@ -23,7 +23,14 @@
 //  6. A run has phases: faults until Config.DurationMs, then heal; producers must be
 //     acknowledged within progressMs; producers stop and consumers catch up; every client
 //     leaves and the broker must go idle; verifying consumers read the final log.
-//  7. The checks (check.go, consumer.go): per partition, porcupine linearizability of the
+//  7. Cluster mode (Config.Nodes > 1; peer.go, routes.go, oracle.go): every node runs
+//     kafka.Node with Config.Peers; Raft messages travel as Go values on one ordered link
+//     per pair of nodes and direction, with latency, drops and cuts (an isolated leader, a
+//     split, one-way); clients route by Metadata to each partition's leader and follow
+//     it; an oracle watching the messages flags a deposed leader's reads. Raft's election
+//     jitter reads crypto/rand.Reader, which a cluster run replaces with a stream of its
+//     seed under a process-wide mutex: cluster runs in one process never overlap.
+//  8. The checks (check.go, consumer.go): per partition, porcupine linearizability of the
 //     writes against an append-only log model after resolving every indeterminate write
 //     against the final log; no lost acknowledged write; no duplicate; no unexplained or
 //     refused record in the log; consumers read increasing offsets with no gap, never at
@@ -31,5 +38,6 @@
 //     progress after heal; a quiet broker with no leaked connection once clients leave.
 //
 // Run is safe to call from several goroutines at once as long as they agree on
-// Config.Bug: the planted-bug switches (chronikbugs builds) are process-wide.
+// Config.Bug: the planted-bug switches (chronikbugs builds) are process-wide. Cluster
+// runs wait for each other (crypto/rand.Reader is process-wide too).
 package sim

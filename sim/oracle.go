@@ -13,15 +13,19 @@ import (
 
 // oracle watches the Raft messages every node sends (cluster mode) and knows from them,
 // per node incarnation and Raft group, the highest term the node led (it sent MsgApp or
-// a heartbeat in it) and the highest term it is in (any message but a pre-vote carries
-// its sender's term). A node that answers a fetch with records while it is in a term
-// above the last one it led knows it is not the leader: the read is a deposed leader's
-// (check `deposed-read`). A leader that has not yet heard of a newer term may still serve
-// (Raft's CheckQuorum steps it down within an election timeout); that is not flagged.
+// a heartbeat in it), the highest term it is in (any message but a pre-vote carries its
+// sender's term) and the highest term it pre-voted for (a pre-vote is sent by a follower
+// only, for the term after its own). A node that answers a fetch successfully while it
+// is in a term above the last one it led, or after pre-voting for one, knows it is not
+// the leader: the read is a deposed leader's (check `deposed-read`); the broker decides
+// at answer time, so every successful answer counts, with records or not. A leader that
+// has not yet heard of a newer term may still serve (Raft's CheckQuorum steps it down
+// within an election timeout); that is not flagged.
 type oracle struct {
 	s    *Sim
 	led  []map[uint64]uint64 // per node: group -> highest term led
 	term []map[uint64]uint64 // per node: group -> highest term sent in
+	pre  []map[uint64]uint64 // per node: group -> highest term pre-voted for
 	// groups maps the workload topic's partitions to their Raft groups, read from a
 	// node's partition directories (<topic>-<partition>.g<group>) once they exist.
 	groups []uint64
@@ -32,6 +36,7 @@ func newOracle(s *Sim) *oracle {
 	for range s.nodes {
 		o.led = append(o.led, map[uint64]uint64{})
 		o.term = append(o.term, map[uint64]uint64{})
+		o.pre = append(o.pre, map[uint64]uint64{})
 	}
 	return o
 }
@@ -40,15 +45,19 @@ func newOracle(s *Sim) *oracle {
 func (o *oracle) restarted(idx int) {
 	o.led[idx] = map[uint64]uint64{}
 	o.term[idx] = map[uint64]uint64{}
+	o.pre[idx] = map[uint64]uint64{}
 }
 
 // sent notes a message node n sends.
 func (o *oracle) sent(n *simNode, m kafka.PeerMessage) {
-	t := m.Msg.Type
-	if t == pb.MsgPreVote || t == pb.MsgPreVoteResp {
-		return // a pre-vote carries the term its sender would stand in, not its own
+	t, g := m.Msg.Type, m.Group
+	switch t {
+	case pb.MsgPreVote:
+		o.pre[n.idx][g] = max(o.pre[n.idx][g], m.Msg.Term)
+		return
+	case pb.MsgPreVoteResp:
+		return // it carries the term its asker would stand in, not its sender's
 	}
-	g := m.Group
 	o.term[n.idx][g] = max(o.term[n.idx][g], m.Msg.Term)
 	if leaderMsg(t) {
 		o.led[n.idx][g] = max(o.led[n.idx][g], m.Msg.Term)
@@ -114,17 +123,17 @@ func (o *oracle) answered(n *simNode, r *kmsg.FetchResponse) {
 			continue
 		}
 		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+			if p.ErrorCode != 0 {
 				continue
 			}
 			g := o.group(p.Partition)
 			if g == 0 {
 				continue
 			}
-			led, term := o.led[n.idx][g], o.term[n.idx][g]
-			if led < term || led == 0 {
-				o.s.violate("deposed-read", p.Partition, "n%d served a fetch with records (high watermark %d) in term %d, having led up to term %d",
-					n.idx, p.HighWatermark, term, led)
+			led, term, pre := o.led[n.idx][g], o.term[n.idx][g], o.pre[n.idx][g]
+			if led == 0 || led < term || led < pre {
+				o.s.violate("deposed-read", p.Partition, "n%d served a fetch (%d bytes, high watermark %d) in term %d, pre-voting for %d, having led up to term %d",
+					n.idx, len(p.RecordBatches), p.HighWatermark, term, pre, led)
 			}
 		}
 	}

@@ -76,6 +76,14 @@ var errBadRecord = errors.New("sim: record does not parse")
 // mode) in the logs the checks keep: no client wrote it, and consumers skip it.
 const controlValue = ^uint64(0)
 
+// valueName names a value the checks keep, for a violation's detail.
+func valueName(v uint64) string {
+	if v == controlValue {
+		return "a control batch"
+	}
+	return fmt.Sprintf("value %#x", v)
+}
+
 // readBatches calls fn for every record of the whole batches in b, in order, with its
 // offset and value (0 and ok false when the value is not one of ours; controlValue for
 // each offset of a control batch). A trailing partial batch is ignored, as clients do; a
