@@ -146,6 +146,7 @@ func (b *bench) runMode(ctx context.Context, loadBin, mode, topic string, args [
 	r := &modeRun{mode: mode, topic: topic, args: args, lagAtStop: -1, cpu: map[string]time.Duration{}}
 	watched := b.procs()
 	before := cpuOf(watched)
+	busy0, total0, merr := machineCPU()
 	sampler := startSampler(b.cluster.nodes, chartInterval)
 	r.started = time.Now()
 	ch, err := start(b.workDir, "load-"+mode, loadBin, args...)
@@ -164,6 +165,10 @@ func (b *bench) runMode(ctx context.Context, loadBin, mode, topic string, args [
 	r.recoveryOffset = time.Since(r.stopped)
 	go func() { recovered <- checkRecovery(ctx, b.cluster.nodes, b.o.recovery) }()
 	after := cpuOf(watched)
+	r.machineCores = -1
+	if busy1, total1, err := machineCPU(); err == nil && merr == nil && total1 > total0 {
+		r.machineCores = float64(busy1-busy0) / float64(total1-total0) * float64(runtime.NumCPU())
+	}
 	for i, p := range watched {
 		if before[i] >= 0 && after[i] >= 0 {
 			r.cpu[p.name] = after[i] - before[i]

@@ -99,6 +99,9 @@ type modeRun struct {
 	// generator's own.
 	cpu     map[string]time.Duration
 	loadCPU time.Duration
+	// machineCores is the CPU every process on the machine used over the run, in
+	// cores (-1: unknown): with the pipeline's own, it shows what else ran.
+	machineCores float64
 	// series is the broker CPU every second from the run's start to the recovery
 	// check's end.
 	series []cpuSample

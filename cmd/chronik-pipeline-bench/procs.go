@@ -278,3 +278,31 @@ func freeLoopbackAddrs(n int) ([]string, error) {
 	}
 	return addrs, nil
 }
+
+// machineCPU reads the first line of /proc/stat: the CPU time every process on the
+// machine has used (busy) and the time all CPUs have existed (total), in ticks.
+func machineCPU() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	for i, s := range f[1:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i >= 8 { // guest and guest_nice are already in user and nice
+			break
+		}
+		total += n
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal
+			busy += n
+		}
+	}
+	return busy, total, nil
+}

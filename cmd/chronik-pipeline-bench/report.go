@@ -24,7 +24,7 @@ func (b *bench) markdown(failures []string) string {
 			}
 		}
 	} else {
-		fmt.Fprintf(&w, "**PASS**: the verifier read every acknowledged record back once, intact and in order; every node's CPU was back under %.0f%% of a core within %v of each load stopping.\n\n", 100*o.idleCores, o.idleWithin)
+		fmt.Fprintf(&w, "**PASS**: the verifier read every acknowledged record back once, intact and in order; every node's CPU was back under %g%% of a core within %v of each load stopping.\n\n", 100*o.idleCores, o.idleWithin)
 	}
 	fmt.Fprintf(&w, "Command (from the repository root; `make bench` runs it with `-out docs/benchmarks/pipeline-$(date -u +%%F).md`):\n\n```\n%s\n```\n\n", o.commandLine)
 	m := b.machine
@@ -245,14 +245,27 @@ func (b *bench) writeResources(w *strings.Builder, runs []*modeRun) {
 		return sum, true
 	})
 	row("load", "load generator", func(r *modeRun) (time.Duration, bool) { return r.loadCPU, r.loadCPU > 0 })
-	w.WriteString("\n")
+	row("", "**the pipeline together**", func(r *modeRun) (time.Duration, bool) {
+		sum := r.loadCPU
+		for _, d := range r.cpu {
+			sum += d
+		}
+		return sum, true
+	})
+	row("", "whole machine, every process", func(r *modeRun) (time.Duration, bool) {
+		if r.machineCores < 0 {
+			return 0, false
+		}
+		return time.Duration(r.machineCores * float64(r.stopped.Sub(r.started))), true
+	})
+	fmt.Fprintf(w, "\nThe machine has %d CPUs; what the whole machine used beyond the pipeline ran alongside it (`/proc/stat`).\n\n", b.machine.CPUs)
 }
 
 func (b *bench) writeRecovery(w *strings.Builder, runs []*modeRun) {
 	cfg := b.o.recovery
 	fmt.Fprintf(w, "## CPU recovery\n\nThe seed report's claim: broker CPU returns to idle within seconds of the load completing. "+
 		"After each load stopped (the chronik-load process exited; its connections closed), every node's CPU time was read from `/proc/<pid>/stat` every %v. "+
-		"A node is idle once its CPU over a %v window is at most %.0f%% of a core; the figure is when its first such window began, after the load stopped. "+
+		"A node is idle once its CPU over a %v window is at most %g%% of a core; the figure is when its first such window began, after the load stopped. "+
 		"The check passes when that is within %v for every node. The ingestors and the verifier stay connected (the verifier long-polls). "+
 		"/proc counts CPU in 10 ms ticks, so a 1 s window is ±1%% of a core.\n\n", cfg.interval, cfg.window, 100*cfg.maxCores, cfg.within)
 	w.WriteString("| after | ")
