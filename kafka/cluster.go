@@ -78,6 +78,11 @@ type clusterState struct {
 	tickCount     uint64
 	// registered are the applied broker registrations by node id.
 	registered map[int32]metaBroker
+	// incarnation is this node's start time, sent in every liveness ping (Term);
+	// peerIncarnation the last one each peer sent: a change means the peer restarted, and
+	// whatever it led before no longer has a leader.
+	incarnation     uint64
+	peerIncarnation map[uint64]uint64
 	// lastHeardMs is when a message last came from each peer, by Raft id: node
 	// liveness, which lets idle groups stop ticking (quiescence).
 	lastHeardMs map[uint64]int64
@@ -106,6 +111,9 @@ func (n *Node) openCluster() error {
 		byGroup:      map[uint64]*partition{},
 		lastHeardMs:  map[uint64]int64{},
 		registered:   map[int32]metaBroker{},
+
+		incarnation:     uint64(max(n.nowMs, 1)),
+		peerIncarnation: map[uint64]uint64{},
 		waits:        map[uint64]*metaWait{},
 		autoCreating: map[string]int64{},
 	}
@@ -172,6 +180,19 @@ const LivenessGroup uint64 = 1<<64 - 1
 // storage error) tells the group's other replicas, whose quiesced followers would
 // otherwise wait forever on a leader whose node is alive. Msg.Commit carries the group.
 const WakeGroup uint64 = 1<<64 - 2
+
+// peerRestarted wakes the groups the restarted peer led as far as this node knows: its
+// replicas came back as followers, and quiesced followers here would otherwise keep
+// waiting on it, its node being alive.
+func (n *Node) peerRestarted(id uint64) {
+	for _, g := range sortedGroupIDs(n.cl.groups) {
+		p := n.cl.groups[g]
+		if p.rep.Leader() == id {
+			p.quiet, p.quiesced = 0, false
+			p.awakeUntilTick = n.cl.tickCount + uint64(2*n.cl.electionTicks)
+		}
+	}
+}
 
 // wakePeers sends a wake-up for p's group to its other replicas.
 func (n *Node) wakePeers(p *partition) {
@@ -240,6 +261,10 @@ func (n *Node) Step(group uint64, m pb.Message) {
 		cl.lastHeardMs[m.From] = n.nowMs
 	}
 	if group == LivenessGroup {
+		if old, ok := cl.peerIncarnation[m.From]; ok && old != m.Term {
+			n.peerRestarted(m.From)
+		}
+		cl.peerIncarnation[m.From] = m.Term
 		return
 	}
 	if group == WakeGroup {
@@ -262,6 +287,12 @@ func (n *Node) Step(group uint64, m pb.Message) {
 	if !(p.leading && m.Type == pb.MsgHeartbeatResp) {
 		// News for the group: it ticks again. A leader's heartbeat answers are not news.
 		p.quiet, p.quiesced = 0, false
+	}
+	switch m.Type {
+	case pb.MsgPreVote, pb.MsgVote, pb.MsgPreVoteResp, pb.MsgVoteResp, pb.MsgTimeoutNow:
+		// An election is on: stay awake long enough for it to finish, even if the old
+		// leader's node looks alive (it may have restarted and lost its leadership).
+		p.awakeUntilTick = cl.tickCount + uint64(2*cl.electionTicks)
 	}
 	p.rep.SetClock(n.nowMs)
 	if err := p.rep.Step(m); err != nil && p.rep.Err() != nil {
@@ -311,7 +342,7 @@ func (n *Node) tickCluster() {
 	}
 	for _, peer := range cl.peers {
 		if id := RaftID(peer.ID); id != cl.me {
-			cl.out = append(cl.out, PeerMessage{To: id, Group: LivenessGroup, Msg: pb.Message{Type: pb.MsgHeartbeat, From: cl.me, To: id}})
+			cl.out = append(cl.out, PeerMessage{To: id, Group: LivenessGroup, Msg: pb.Message{Type: pb.MsgHeartbeat, From: cl.me, To: id, Term: cl.incarnation}})
 		}
 	}
 	cl.meta.Tick(n.nowMs)
@@ -332,7 +363,7 @@ func (n *Node) tickCluster() {
 		}
 		// Settled is judged on the state the last Ready left, before this tick's
 		// heartbeats.
-		if p.rep.Settled() && n.quiescedStillValid(p) {
+		if p.rep.Settled() && n.quiescedStillValid(p) && cl.tickCount >= p.awakeUntilTick {
 			p.quiet++
 			if p.quiet >= quiesceTicks {
 				p.quiesced = true

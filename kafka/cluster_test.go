@@ -461,7 +461,7 @@ func TestClusterIdleQuiesces(t *testing.T) {
 	if code := c.createTopic(0, "big", partitions, 3).Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("create: %v", kerr.ErrorForCode(code))
 	}
-	c.run(3000)
+	c.run(5000) // elections keep groups awake for two election timeouts
 	msgs := 0
 	for end := c.nowMs + 10000; c.nowMs < end; c.nowMs += 100 {
 		msgs += len(c.inbox)

@@ -71,6 +71,8 @@ type partition struct {
 	// quiesced: it is not ticked until a message or a proposal arrives (cluster.go).
 	quiet    int
 	quiesced bool
+	// awakeUntilTick: p does not quiesce before this tick (an election is on).
+	awakeUntilTick uint64
 	// hintLeader and hintEpoch are the last leader hint applied (metaLeaderHint), for
 	// partitions this node does not host; -1 when none.
 	hintLeader int32

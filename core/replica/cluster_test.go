@@ -306,6 +306,18 @@ func TestInSyncReplicas(t *testing.T) {
 	delete(c.down, lag)
 	c.propose(l, randomSpec(c.rng))
 	c.runUntil("all in sync again", 4000, func() bool { return l.r.InSyncReplicas() == 3 })
+	// Steady: CheckQuorum clears raft's RecentActive at every election timeout; the count
+	// must not dip until the next heartbeat answers (acks=all would be refused).
+	for i := range 20 * testConfig().ElectionTicks {
+		// The leader ticks alone, checked before the heartbeats it sends are answered.
+		c.nowMs += tickMs
+		l.r.Tick(c.nowMs)
+		got := l.r.InSyncReplicas()
+		c.step(false)
+		if got != 3 || !l.r.IsLeader() {
+			t.Fatalf("tick %d: %d in sync (leader %v)", i, got, l.r.IsLeader())
+		}
+	}
 }
 
 // TestCrashBetweenLogAndStateSync: a follower that never voted learns the leader's term

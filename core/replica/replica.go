@@ -225,6 +225,13 @@ type Replica struct {
 	// past maxSnapshotTicks without an answer the send is reported failed so that raft
 	// sends another (a MsgSnap the transport lost would otherwise stall that follower).
 	snapTicks map[uint64]int
+
+	// ticks counts Tick calls; heardTick is, per peer, the tick of the last message
+	// stepped from it. InSyncReplicas uses them beside raft's RecentActive, which
+	// CheckQuorum clears for every follower at each election timeout (so it alone would
+	// drop the ISR to the leader until the next heartbeat answers).
+	ticks     int64
+	heardTick map[uint64]int64
 }
 
 // maxSnapshotTicksFactor times ElectionTicks is how long a leader waits for a follower to
@@ -283,6 +290,7 @@ func (r *Replica) Tick(nowMs int64) {
 	r.nowMs = max(r.nowMs, nowMs)
 	if r.failed == nil {
 		defer r.recoverStorage(nil)
+		r.ticks++
 		r.rn.Tick()
 		r.maybeResendSnapshots()
 	}
@@ -328,6 +336,12 @@ func (r *Replica) Step(m pb.Message) (err error) {
 		return ErrFailed
 	}
 	defer r.recoverStorage(&err)
+	if m.From != 0 && m.From != r.cfg.ID {
+		if r.heardTick == nil {
+			r.heardTick = map[uint64]int64{}
+		}
+		r.heardTick[m.From] = r.ticks
+	}
 	return r.rn.Step(m)
 }
 
@@ -790,19 +804,33 @@ func (r *Replica) IsLeader() bool { return r.state == raft.StateLeader }
 
 // InSyncReplicas counts the voters in sync, this leader included: Kafka's ISR, for
 // min.insync.replicas. A follower is in sync when the leader heard from it within the
-// last election timeout (raft's RecentActive, kept by CheckQuorum) and replicates
-// normally (not probing, not waiting for a snapshot). 0 when this replica does not lead.
+// last election timeout (raft's RecentActive, or a message stepped within ElectionTicks:
+// CheckQuorum clears RecentActive at each timeout) and replicates normally (not probing,
+// not waiting for a snapshot). 0 when this replica does not lead.
 func (r *Replica) InSyncReplicas() int {
 	if r.failed != nil || r.state != raft.StateLeader {
 		return 0
 	}
 	n := 0
 	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if typ == raft.ProgressTypePeer && (id == r.cfg.ID || pr.RecentActive && pr.State == tracker.StateReplicate) {
+		if r.inSync(id, typ, pr) {
 			n++
 		}
 	})
 	return n
+}
+
+// inSync is the predicate of InSyncReplicas.
+func (r *Replica) inSync(id uint64, typ raft.ProgressType, pr tracker.Progress) bool {
+	if typ != raft.ProgressTypePeer {
+		return false
+	}
+	if id == r.cfg.ID {
+		return true
+	}
+	h, heard := r.heardTick[id]
+	recent := pr.RecentActive || heard && r.ticks-h <= int64(r.cfg.ElectionTicks)
+	return recent && pr.State == tracker.StateReplicate
 }
 
 // InSync appends to dst the Raft ids of the voters InSyncReplicas counts, in id order;
@@ -813,7 +841,7 @@ func (r *Replica) InSync(dst []uint64) []uint64 {
 	}
 	start := len(dst)
 	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if typ == raft.ProgressTypePeer && (id == r.cfg.ID || pr.RecentActive && pr.State == tracker.StateReplicate) {
+		if r.inSync(id, typ, pr) {
 			dst = append(dst, id)
 		}
 	})
