@@ -103,19 +103,19 @@ type clusterState struct {
 // every hosted partition's replica.
 func (n *Node) openCluster() error {
 	cl := &clusterState{
-		me:           RaftID(n.cfg.NodeID),
-		peers:        append([]Peer(nil), n.cfg.Peers...),
-		metaDir:      path.Join(n.cfg.DataDir, metadataDir),
-		nextGroup:    MetadataGroup + 1,
-		groups:       map[uint64]*partition{},
-		byGroup:      map[uint64]*partition{},
-		lastHeardMs:  map[uint64]int64{},
-		registered:   map[int32]metaBroker{},
+		me:          RaftID(n.cfg.NodeID),
+		peers:       append([]Peer(nil), n.cfg.Peers...),
+		metaDir:     path.Join(n.cfg.DataDir, metadataDir),
+		nextGroup:   MetadataGroup + 1,
+		groups:      map[uint64]*partition{},
+		byGroup:     map[uint64]*partition{},
+		lastHeardMs: map[uint64]int64{},
+		registered:  map[int32]metaBroker{},
 
 		incarnation:     uint64(max(n.nowMs, 1)),
 		peerIncarnation: map[uint64]uint64{},
-		waits:        map[uint64]*metaWait{},
-		autoCreating: map[string]int64{},
+		waits:           map[uint64]*metaWait{},
+		autoCreating:    map[string]int64{},
 	}
 	sort.Slice(cl.peers, func(i, j int) bool { return cl.peers[i].ID < cl.peers[j].ID })
 	for _, p := range cl.peers {
