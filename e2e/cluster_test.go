@@ -611,9 +611,6 @@ func TestClusterNoSpuriousNotEnoughReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node cluster")
 	}
-	if os.Getenv("CHRONIK_KNOWN_BUGS") == "" {
-		t.Skip("known bug: Replica.InSyncReplicas counts raft's RecentActive, which CheckQuorum clears on every election timeout; set CHRONIK_KNOWN_BUGS=1 to run")
-	}
 	const (
 		topic      = "isr"
 		partitions = 3
