@@ -47,8 +47,7 @@ func TestClusterRetention(t *testing.T) {
 		for range n {
 			r := c.produce(l, "r", 0, -1, idemBatch(pid, seq, fmt.Sprintf("value-%04d-%s", seq, "padding-padding-padding")))
 			for try := 0; r.ErrorCode == kerr.NotEnoughReplicas.Code && try < 5; try++ {
-				// The ISR dips to the leader alone at each election timeout, until the
-				// next heartbeat answers (CheckQuorum clears raft's RecentActive).
+				// NOT_ENOUGH_REPLICAS is retriable.
 				c.run(50)
 				r = c.produce(l, "r", 0, -1, idemBatch(pid, seq, fmt.Sprintf("value-%04d-%s", seq, "padding-padding-padding")))
 			}
