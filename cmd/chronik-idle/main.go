@@ -156,7 +156,7 @@ func run(args []string) error {
 	if err != nil {
 		return c.explain(err)
 	}
-	rep.ready, rep.leaders = time.Since(t0), leaders
+	rep.ready, rep.before = time.Since(t0), leaders
 	fmt.Fprintf(os.Stderr, "chronik-idle: %d partitions with a leader after %v; settling %v\n", o.partitions, rep.ready.Round(time.Millisecond), o.settle)
 	if err := sleep(ctx, o.settle); err != nil {
 		return err
@@ -194,7 +194,7 @@ func run(args []string) error {
 		n.cpu, n.rss, n.hwm = cpu1[i]-cpu0[i], rss, hwm
 	}
 	rep.wall, rep.loadEnd = wall, loadAverage()
-	if rep.leadersAfter, _, err = leadersAt(ctx, c.addrs, o.partitions); err != nil {
+	if rep.after, err = leadersAt(ctx, c.addrs, o.partitions); err != nil {
 		fmt.Fprintln(os.Stderr, "chronik-idle: warning: leaders after the window:", err)
 	}
 	doc := rep.markdown()
@@ -220,12 +220,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// createAndWait creates the topic and waits until every partition has a leader. It
-// returns how many partitions each node (by Kafka node id) leads.
-func createAndWait(ctx context.Context, addrs []string, o *options) (map[int32]int, error) {
+// createAndWait creates the topic and waits until every partition has a leader, and
+// returns the leadership it then saw.
+func createAndWait(ctx context.Context, addrs []string, o *options) (leadership, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RequestTimeoutOverhead(requestTimeout))
 	if err != nil {
-		return nil, err
+		return leadership{}, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
@@ -239,59 +239,67 @@ func createAndWait(ctx context.Context, addrs []string, o *options) (map[int32]i
 			break
 		}
 		if !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, fmt.Errorf("create topic %s (attempt %d): %w", topic, attempt, err)
+			return leadership{}, fmt.Errorf("create topic %s (attempt %d): %w", topic, attempt, err)
 		}
 		time.Sleep(retryEvery)
 	}
 	deadline = time.Now().Add(leadersTimeout)
 	for {
-		leaders, missing, err := leadersOf(ctx, adm, topic, o.partitions)
-		if err == nil && missing == 0 {
-			return leaders, nil
+		l, err := leadersOf(ctx, adm, topic, o.partitions)
+		if err == nil && l.missing == 0 {
+			return l, nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, fmt.Errorf("topic %s: %d of %d partitions without a leader after %v (last error: %v)", topic, missing, o.partitions, leadersTimeout, err)
+			return leadership{}, fmt.Errorf("topic %s: %d of %d partitions without a leader after %v (last error: %v)", topic, l.missing, o.partitions, leadersTimeout, err)
 		}
 		time.Sleep(retryEvery)
 	}
 }
 
-// leadersAt counts the partitions each node leads, and those without a leader, with a
-// client of its own.
-func leadersAt(ctx context.Context, addrs []string, partitions int) (map[int32]int, int, error) {
+// leadership is who leads what, as one Metadata answer shows it.
+type leadership struct {
+	byNode     map[int32]int // partitions led, by Kafka node id
+	missing    int           // partitions without a leader
+	controller int32         // the metadata group's leader; -1 unknown
+}
+
+// leadersAt is leadersOf with a client of its own.
+func leadersAt(ctx context.Context, addrs []string, partitions int) (leadership, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
-		return nil, 0, err
+		return leadership{}, err
 	}
 	defer cl.Close()
 	return leadersOf(ctx, kadm.NewClient(cl), idleTopic, partitions)
 }
 
 // leadersOf counts the partitions each node leads and those without a leader.
-func leadersOf(ctx context.Context, adm *kadm.Client, topic string, partitions int) (map[int32]int, int, error) {
+func leadersOf(ctx context.Context, adm *kadm.Client, topic string, partitions int) (leadership, error) {
+	l := leadership{missing: partitions, controller: -1}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	md, err := adm.Metadata(rctx, topic)
 	if err != nil {
-		return nil, partitions, err
+		return l, err
 	}
+	l.controller = md.Controller
 	td, ok := md.Topics[topic]
 	if !ok {
-		return nil, partitions, errors.New("not in metadata")
+		return l, errors.New("not in metadata")
 	}
 	if td.Err != nil {
-		return nil, partitions, td.Err
+		return l, td.Err
 	}
-	leaders := map[int32]int{}
-	missing := partitions - len(td.Partitions)
+	l.byNode = map[int32]int{}
+	l.missing = partitions - len(td.Partitions)
 	for _, p := range td.Partitions {
 		if p.Err != nil || p.Leader < 0 {
-			missing++
+			l.missing++
 			continue
 		}
-		leaders[p.Leader]++
+		l.byNode[p.Leader]++
 	}
-	return leaders, missing, nil
+	return l, nil
 }
 
 // cluster is the chronik processes of one run.

@@ -25,8 +25,8 @@ type report struct {
 	bin                string
 	started            time.Time
 	ready              time.Duration // from CreateTopic to a leader for every partition
-	leaders            map[int32]int // partitions led, by Kafka node id, when all had one
-	leadersAfter       map[int32]int // the same after the window; nil if unknown
+	before             leadership    // when every partition first had a leader
+	after              leadership    // after the window; byNode nil if unknown
 	nodes              []nodeFigures // node i+1 at i
 	wall               time.Duration // the measurement window
 	loadStart, loadEnd string        // /proc/loadavg
@@ -42,7 +42,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "%d chronik processes in cluster mode on 127.0.0.1 (default flags: raft tick 100 ms, election timeout 1 s)%s, "+
 		"one topic of %d partitions with replication factor %d created through kadm; every partition had a leader %v after CreateTopics was sent (leaders by node: %s). "+
 		"After %v more, with no client connected, each process's CPU time (utime+stime from /proc/<pid>/stat) was read at the start and end of a %v window.\n\n",
-		o.nodes, extraArgsNote(o.chronikArgs), o.partitions, o.rf, r.ready.Round(time.Millisecond), leaderNote(r.leaders), o.settle, r.wall.Round(time.Millisecond))
+		o.nodes, extraArgsNote(o.chronikArgs), o.partitions, o.rf, r.ready.Round(time.Millisecond), leaderNote(r.before, o.nodes), o.settle, r.wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| node | CPU in window | %% of one core | each %v of the window, %% | RSS now | peak RSS |\n|---:|---:|---:|---|---:|---:|\n", (r.wall / timelineSteps).Round(time.Second))
 	var pcts []float64
 	for i, n := range r.nodes {
@@ -59,8 +59,8 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "\nHighest: %.2f%% of one core per node: %s the goal of under %.0f%%. CPU time is counted in 10 ms ticks, so each figure is ±%.2f%%.\n",
 		slices.Max(pcts), verdict, o.goalPct, 100*float64(time.Second/userHZ)/float64(r.wall))
-	if r.leadersAfter != nil {
-		fmt.Fprintf(&b, "Leaders by node after the window: %s.\n", leaderNote(r.leadersAfter))
+	if r.after.byNode != nil {
+		fmt.Fprintf(&b, "Leaders by node after the window: %s.\n", leaderNote(r.after, o.nodes))
 	}
 	return b.String()
 }
@@ -72,17 +72,22 @@ func extraArgsNote(args string) string {
 	return " with `" + args + "`"
 }
 
-func leaderNote(leaders map[int32]int) string {
+// leaderNote lists the partitions each node leads, every node included, and the
+// metadata leader (Metadata's ControllerID).
+func leaderNote(l leadership, nodes int) string {
 	var ids []int32
-	for id := range leaders {
+	for id := range l.byNode {
 		ids = append(ids, id)
+	}
+	for id := range int32(nodes) {
+		ids = append(ids, id+1)
 	}
 	slices.Sort(ids)
 	var parts []string
-	for _, id := range ids {
-		parts = append(parts, fmt.Sprintf("node %d: %d", id, leaders[id]))
+	for _, id := range slices.Compact(ids) {
+		parts = append(parts, fmt.Sprintf("node %d: %d", id, l.byNode[id]))
 	}
-	return strings.Join(parts, ", ")
+	return fmt.Sprintf("%s; metadata leader node %d", strings.Join(parts, ", "), l.controller)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
