@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -91,13 +92,33 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 		}
 	}
 
-	// The offsets are there on the new coordinator.
+	// The offsets are there on the new coordinator. The clients start once the
+	// survivors have noticed the death (Metadata no longer lists the node, after an
+	// election timeout), as an operator waits for Kafka's broker session timeout: a kgo
+	// client that caches a dead coordinator keeps dialing it until its next metadata
+	// refresh.
 	admCl2, err := kgo.NewClient(kgo.SeedBrokers(rest...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admCl2.Close()
 	adm2 := kadm.NewClient(admCl2)
+	for {
+		md, err := freshMetadata(ctx, adm2)
+		if err == nil && !slices.Contains(md.Brokers.NodeIDs(), co.NodeID) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("node %d still listed: %v", co.NodeID, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	admCl2.Close()
+	admCl2, err = kgo.NewClient(kgo.SeedBrokers(rest...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm2 = kadm.NewClient(admCl2)
 	var after kadm.OffsetResponses
 	for {
 		after, err = adm2.FetchOffsets(ctx, group)

@@ -66,8 +66,8 @@ func (n *Node) findCoordinator(keyType int8, key string) (int32, error) {
 				return -1, err
 			}
 			p := t.partitions[group.PartitionFor(key, int32(len(t.partitions)))]
-			if l := p.leaderNode(); l >= 0 {
-				return l, nil
+			if l := p.leaderNode(); l >= 0 && n.peerAlive(RaftID(l)) {
+				return l, nil // never a node Metadata would not list
 			}
 			return -1, fmt.Errorf("%w: %s-%d has no leader yet", group.ErrCoordinatorNotAvailable, t.name, p.index)
 		}

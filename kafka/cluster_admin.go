@@ -126,10 +126,13 @@ func (n *Node) metadataPartitionCluster(p *partition, mp *kmsg.MetadataResponseT
 		}
 	}
 	mp.Leader, mp.LeaderEpoch = p.leaderNode(), p.leaderEpoch()
+	if mp.Leader >= 0 && !n.peerAlive(RaftID(mp.Leader)) {
+		mp.Leader = -1 // a node Metadata does not list: its partitions are electing
+	}
 	switch {
 	case p.failed != nil && p.rep == nil:
 		mp.ErrorCode = kerr.KafkaStorageError.Code
-	case p.rep == nil && p.hintLeader >= 0:
+	case p.rep == nil && p.hintLeader >= 0 && n.peerAlive(RaftID(p.hintLeader)):
 		// Not hosted here: the leader's last hint through the metadata group.
 		mp.Leader, mp.LeaderEpoch = p.hintLeader, p.hintEpoch
 	case p.rep == nil:
