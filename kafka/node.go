@@ -58,6 +58,8 @@ type Node struct {
 	nextRetentionMs int64
 
 	cl *clusterState // cluster mode (cluster.go); nil on a single node
+	// leadershipChanges counts partition leaderships gained or lost (NodeStats).
+	leadershipChanges int64
 
 	out   []Response
 	syncs []SyncTask

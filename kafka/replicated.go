@@ -150,6 +150,9 @@ func (p *partition) settle(n *Node, o replica.Outcome, acks int16) {
 // term.
 func (n *Node) leadershipChanged(p *partition, leading bool, term uint64) {
 	was := p.leading
+	if was != leading {
+		n.leadershipChanges++
+	}
 	p.leading, p.term = leading, term
 	if leading {
 		p.leadEnd = p.log.EndOffset()

@@ -7,12 +7,14 @@ type NodeStats struct {
 	Topics int
 	// Partitions lists every partition, sorted by topic name, then index.
 	Partitions []PartitionStats
-	// UnderReplicated counts partitions with fewer in-sync replicas than replicas. A
-	// single node replicates nothing, so it is always 0 until replication exists.
+	// UnderReplicated counts the partitions this node leads with fewer in-sync replicas
+	// than replicas (as Kafka, each leader reports its own). Always 0 on a single node.
 	UnderReplicated int
 	// LeadershipChanges counts the times this node gained or lost a partition's
 	// leadership since it started. A single node leads everything from the start: 0.
 	LeadershipChanges int64
+	// Leaders counts the partitions this node leads (cluster mode).
+	Leaders int
 	// ParkedFetches is the number of long-polling fetch requests waiting for data.
 	ParkedFetches int
 	// AwaitingSync is the number of partitions with appends not yet covered by a sync job.
@@ -42,15 +44,22 @@ type PartitionStats struct {
 // their segments; it changes nothing.
 func (n *Node) Stats() NodeStats {
 	st := NodeStats{
-		Topics:        len(n.topics),
-		Partitions:    make([]PartitionStats, 0, n.nparts),
-		ParkedFetches: len(n.parked),
-		AwaitingSync:  len(n.dirty),
+		Topics:            len(n.topics),
+		Partitions:        make([]PartitionStats, 0, n.nparts),
+		ParkedFetches:     len(n.parked),
+		LeadershipChanges: n.leadershipChanges,
+		AwaitingSync:      len(n.dirty),
 	}
 	for _, t := range n.allTopics() {
 		for _, p := range t.partitions {
 			if p.log == nil {
 				continue // cluster mode: not hosted here
+			}
+			if p.leading && p.failed == nil {
+				st.Leaders++
+				if p.rep.InSyncReplicas() < len(p.replicas) {
+					st.UnderReplicated++
+				}
 			}
 			ls := p.log.Stats()
 			st.Partitions = append(st.Partitions, PartitionStats{

@@ -340,10 +340,11 @@ var (
 		"Topics, the internal __consumer_offsets included.", nil, nil)
 	descPartitions = prometheus.NewDesc("chronik_partitions",
 		"Partitions this node hosts (all of them, even past the per-partition series limit).", nil, nil)
+	descLeaders         = prometheus.NewDesc("chronik_leader_partitions", "Partitions this node leads (cluster mode).", nil, nil)
 	descUnderReplicated = prometheus.NewDesc("chronik_under_replicated_partitions",
-		"Partitions with fewer in-sync replicas than replicas (always 0 on a single node).", nil, nil)
+		"Partitions this node leads with fewer in-sync replicas than replicas (always 0 on a single node).", nil, nil)
 	descLeadershipChanges = prometheus.NewDesc("chronik_leadership_changes_total",
-		"Times this node gained or lost a partition's leadership (0 until replication).", nil, nil)
+		"Times this node gained or lost a partition's leadership (always 0 on a single node).", nil, nil)
 	descParkedFetches = prometheus.NewDesc("chronik_parked_fetches",
 		"Long-polling fetch requests waiting for data.", nil, nil)
 	descAwaitingSync = prometheus.NewDesc("chronik_partitions_awaiting_sync",
@@ -361,7 +362,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStatsUp, descTopics, descPartitions, descUnderReplicated,
+	for _, d := range []*prometheus.Desc{descStatsUp, descTopics, descPartitions, descLeaders, descUnderReplicated,
 		descLeadershipChanges, descParkedFetches, descAwaitingSync, descFailed,
 		descLogStart, descLogEnd, descHW, descLogBytes} {
 		ch <- d
@@ -381,6 +382,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTopics, float64(st.Topics))
 	gauge(descPartitions, float64(len(st.Partitions)))
 	gauge(descUnderReplicated, float64(st.UnderReplicated))
+	gauge(descLeaders, float64(st.Leaders))
 	ch <- prometheus.MustNewConstMetric(descLeadershipChanges, prometheus.CounterValue, float64(st.LeadershipChanges))
 	gauge(descParkedFetches, float64(st.ParkedFetches))
 	gauge(descAwaitingSync, float64(st.AwaitingSync))
