@@ -70,7 +70,8 @@ func faultGen(kinds []FaultKind, durMs int64) *rapid.Generator[Fault] {
 	})
 }
 
-// defaultKinds are the kinds of the default profile.
+// defaultKinds are the kinds of the default profile a single node can suffer (not the
+// peer network's).
 func defaultKinds(t testing.TB) []FaultKind {
 	mix, err := ParseFaults("default")
 	if err != nil {
@@ -78,7 +79,7 @@ func defaultKinds(t testing.TB) []FaultKind {
 	}
 	var kinds []FaultKind
 	for k, on := range mix {
-		if on {
+		if on && !peerFault(FaultKind(k)) {
 			kinds = append(kinds, FaultKind(k))
 		}
 	}

@@ -25,11 +25,11 @@ type routes struct {
 	rng    *rand.Rand
 	leader []int   // per partition: the leader's node index, -1 unknown
 	epoch  []int32 // per partition: the highest leader epoch seen, -1 none
-	// asking is set while a Metadata request is out; next is the node asked next.
+	// asking is set while a Metadata request is out; next is the node asked next;
+	// nextRefreshUs is the earliest time of the next request.
 	asking        bool
 	next          int
 	nextRefreshUs int64
-	stale         bool // a refresh is wanted
 }
 
 func newRoutes(cc *clientConn, rng *rand.Rand) *routes {
@@ -43,7 +43,6 @@ func newRoutes(cc *clientConn, rng *rand.Rand) *routes {
 		r.leader = append(r.leader, lead)
 		r.epoch = append(r.epoch, -1)
 	}
-	r.stale = len(s.nodes) > 1
 	return r
 }
 
@@ -93,13 +92,12 @@ func (r *routes) lostNode(node int) {
 	r.refresh()
 }
 
-// refresh sends a Metadata request unless one is out; it returns whether the routes may
-// still change soon (the owner then waits for the answer's wake).
+// refresh sends a Metadata request unless one is out or the last was too recent (then
+// the owner's timer wakes it when one may go). The answer wakes the owner.
 func (r *routes) refresh() {
 	if !r.clustered() {
 		return
 	}
-	r.stale = true
 	if r.asking || r.cc.done {
 		return
 	}
@@ -108,7 +106,7 @@ func (r *routes) refresh() {
 		r.cc.wakeIn(r.nextRefreshUs - s.now)
 		return
 	}
-	r.asking, r.stale = true, false
+	r.asking = true
 	r.nextRefreshUs = s.now + minRefreshUs
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = int16(between(r.rng, 7, 12))
@@ -148,7 +146,6 @@ func (r *routes) take(resp *kmsg.MetadataResponse) {
 // lost notes that a Metadata request got no answer: the next goes to another node.
 func (r *routes) lost() {
 	r.asking = false
-	r.stale = true
 }
 
 // movedCode reports whether an error code says the partition's leader moved or is not
