@@ -64,9 +64,11 @@ type clusterState struct {
 	// nextGroup is the Raft group id the next partition created gets (applied state:
 	// every node computes the same).
 	nextGroup uint64
-	// groups are the hosted partitions by Raft group id; byGroup every partition.
+	// groups are the hosted partitions by Raft group id; byGroup every partition; order
+	// the hosted ones in group id order (ids only grow, so appending keeps it sorted).
 	groups  map[uint64]*partition
 	byGroup map[uint64]*partition
+	order   []*partition
 
 	// touched are the replicas (nil: the metadata replica) that got events since the last
 	// Ready. Invariant: p.touched iff p is in touched; metaTouched likewise.
@@ -76,6 +78,9 @@ type clusterState struct {
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
+	// alive is peerAlive per peer as of the last tick; scratchIDs a reused buffer.
+	alive      map[uint64]bool
+	scratchIDs []uint64
 	// registered are the applied broker registrations by node id.
 	registered map[int32]metaBroker
 	// incarnation is this node's start time, sent in every liveness ping (Term);
@@ -111,6 +116,7 @@ func (n *Node) openCluster() error {
 		byGroup:     map[uint64]*partition{},
 		lastHeardMs: map[uint64]int64{},
 		registered:  map[int32]metaBroker{},
+		alive:       map[uint64]bool{},
 
 		incarnation:     uint64(max(n.nowMs, 1)),
 		peerIncarnation: map[uint64]uint64{},
@@ -185,8 +191,7 @@ const WakeGroup uint64 = 1<<64 - 2
 // replicas came back as followers, and quiesced followers here would otherwise keep
 // waiting on it, its node being alive.
 func (n *Node) peerRestarted(id uint64) {
-	for _, g := range sortedGroupIDs(n.cl.groups) {
-		p := n.cl.groups[g]
+	for _, p := range n.cl.hosted() {
 		if p.rep.Leader() == id {
 			p.quiet, p.quiesced = 0, false
 			p.awakeUntilTick = n.cl.tickCount + uint64(2*n.cl.electionTicks)
@@ -208,13 +213,48 @@ func (n *Node) wakePeers(p *partition) {
 const quiesceTicks = 3
 
 // peerAlive reports whether the node with Raft id id was heard from within an election
-// timeout.
+// timeout, as of the last tick.
 func (n *Node) peerAlive(id uint64) bool {
+	if alive, ok := n.cl.alive[id]; ok {
+		return alive
+	}
+	return n.peerAliveNow(id)
+}
+
+func (n *Node) peerAliveNow(id uint64) bool {
 	if id == n.cl.me {
 		return true
 	}
 	t, ok := n.cl.lastHeardMs[id]
 	return ok && n.nowMs-t < n.cfg.ElectionTimeoutMs
+}
+
+// Preferred-leader rebalancing (Kafka's auto.leader.rebalance.enable): every
+// rebalanceEveryTicks, a node hands up to maxTransfersPerRebalance of the partitions it
+// leads to their preferred replica (the first in the assignment) when that replica's
+// node is alive and in sync. Elections under load leave leaders lopsided otherwise.
+const (
+	rebalanceEveryTicks      = 50
+	maxTransfersPerRebalance = 64
+)
+
+// transferToPreferred starts a leadership transfer of p to its preferred replica when
+// this node leads p and should not; it reports whether it did.
+func (n *Node) transferToPreferred(p *partition) bool {
+	pref := p.replicas[0]
+	if !p.leading || pref == n.cfg.NodeID || !n.peerAlive(RaftID(pref)) {
+		return false
+	}
+	inSync := false
+	for _, id := range p.rep.InSync(n.cl.scratchIDs[:0]) {
+		inSync = inSync || id == RaftID(pref)
+	}
+	if !inSync {
+		return false
+	}
+	p.quiet, p.quiesced = 0, false
+	p.rep.TransferLeader(RaftID(pref))
+	return true
 }
 
 // quiescedStillValid reports whether p may stay (or become) quiesced: a follower while
@@ -309,20 +349,23 @@ func (n *Node) Unreachable(to uint64) {
 	}
 	cl.meta.ReportUnreachable(to)
 	cl.metaTouched = true
-	for _, g := range sortedGroupIDs(cl.groups) {
-		p := cl.groups[g]
+	for _, p := range cl.hosted() {
 		p.rep.ReportUnreachable(to)
 		cl.touch(p)
 	}
 }
 
-func sortedGroupIDs(m map[uint64]*partition) []uint64 {
-	ids := make([]uint64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
+// hosted is the hosted partitions in group id order, dropping deleted ones from order.
+func (cl *clusterState) hosted() []*partition {
+	kept := cl.order[:0]
+	for _, p := range cl.order {
+		if !p.deleted && p.rep != nil {
+			kept = append(kept, p)
+		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
+	clear(cl.order[len(kept):])
+	cl.order = kept
+	return kept
 }
 
 // tickCluster ticks every group when a Raft tick is due.
@@ -347,13 +390,21 @@ func (n *Node) tickCluster() {
 	}
 	cl.meta.Tick(n.nowMs)
 	cl.metaTouched = true
-	for _, g := range sortedGroupIDs(cl.groups) {
-		p := cl.groups[g]
+	for _, peer := range cl.peers {
+		cl.alive[RaftID(peer.ID)] = n.peerAliveNow(RaftID(peer.ID))
+	}
+	transfers := 0
+	rebalance := cl.tickCount%rebalanceEveryTicks == 0
+	for _, p := range cl.hosted() {
 		if p.failed != nil {
 			if cl.tickCount%hintEveryTicks == 1 {
 				n.wakePeers(p)
 			}
 			continue
+		}
+		// A transfer wakes p: leaders quiesce, and this is when idle ones hand over.
+		if rebalance && transfers < maxTransfersPerRebalance && n.transferToPreferred(p) {
+			transfers++
 		}
 		if p.quiesced {
 			if n.quiescedStillValid(p) {

@@ -524,3 +524,28 @@ func TestClusterBrokerRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPreferredLeaderRebalance: a node that was cut off loses its leaderships;
+// once it is back and in sync, the leaders hand its preferred partitions back.
+func TestClusterPreferredLeaderRebalance(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	if code := c.createTopic(0, "r", 6, 3).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	c.run(3000)
+	c.cut[0] = true
+	c.run(5000)
+	for _, p := range c.nodes[1].topics["r"].partitions {
+		if p.leaderNode() == 1 {
+			t.Fatalf("partition %d still led by the cut-off node", p.index)
+		}
+	}
+	c.cut[0] = false
+	c.run(15000)
+	for _, p := range c.nodes[1].topics["r"].partitions {
+		if l := p.leaderNode(); l != p.replicas[0] {
+			t.Errorf("partition %d: leader %d, preferred %d", p.index, l, p.replicas[0])
+		}
+	}
+}

@@ -359,6 +359,7 @@ func (n *Node) addReplicated(t *topic, reps []int32) {
 		return
 	}
 	cl.groups[group] = p
+	cl.order = append(cl.order, p)
 	cl.touch(p)
 }
 

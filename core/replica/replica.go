@@ -878,6 +878,16 @@ func (r *Replica) Settled() bool {
 	return ok
 }
 
+// TransferLeader asks raft to hand leadership to the voter id (raft sends it the log it
+// lacks, then MsgTimeoutNow); proposals are refused while the transfer runs. No-op when
+// this replica does not lead.
+func (r *Replica) TransferLeader(id uint64) {
+	if r.failed == nil && r.state == raft.StateLeader {
+		defer r.recoverStorage(nil)
+		r.rn.TransferLeader(id)
+	}
+}
+
 // Quiesce releases memory an idle replica does not need (the cache of recent entries).
 // Call it when the caller stops ticking a Settled replica.
 func (r *Replica) Quiesce() { r.st.dropCache() }
