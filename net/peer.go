@@ -66,10 +66,12 @@ const (
 	MaxPeerFrameMessages = 16384
 	// MaxPeerQueuedMessages bounds the messages queued for one peer.
 	MaxPeerQueuedMessages = 16384
-	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see peerQueuedBytes).
-	MaxPeerQueuedBytes = 64 << 20
-	// MaxPeerInboundBatches bounds the decoded batches waiting for the loop.
-	MaxPeerInboundBatches = 1024
+	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see
+	// peerQueuedBytes): with two peers, 32 MiB of a node's memory budget.
+	MaxPeerQueuedBytes = 16 << 20
+	// MaxPeerInboundBatches bounds the decoded batches waiting for the loop: at most
+	// 256 frames of about peerFrameTargetBytes (256 KiB), 64 MiB.
+	MaxPeerInboundBatches = 256
 	// PeerInboundWait is how long a reader waits for room in Received before it drops.
 	PeerInboundWait = time.Second
 	// PeerHandshakeTimeout bounds the dial plus handshake of a connection.

@@ -14,6 +14,7 @@ import (
 	gonet "net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ type options struct {
 	initialRebalanceDelay        time.Duration
 	metricsListen                string
 	quiet                        bool
+	memoryLimit                  int64
 
 	// Cluster mode.
 	peers, clusterFile, peerListen string
@@ -79,6 +81,7 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.initialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long a new group waits for more members before its first rebalance; 0 for none (group.initial.rebalance.delay.ms)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over HTTP on this address, e.g. 127.0.0.1:9644 (default: off)")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
+	fs.Int64Var(&o.memoryLimit, "memory-limit", 768<<20, "soft limit on the Go heap in bytes (runtime/debug.SetMemoryLimit): the GC works harder as the heap nears it; 0 leaves the runtime's default (GOMEMLIMIT)")
 	fs.StringVar(&o.peers, "peers", "", "cluster mode: every node, this one included, as comma-separated id=kafkaHost:kafkaPort/peerHost:peerPort (default: a single node)")
 	fs.StringVar(&o.clusterFile, "cluster-file", "", "cluster mode: a file of -peers entries, one per line (# comments)")
 	fs.StringVar(&o.peerListen, "peer-listen", "", "address the peer (Raft) listener binds (default: this node's peerHost:peerPort in -peers)")
@@ -227,6 +230,9 @@ func run(args []string) error {
 	cfg, err := o.nodeConfig()
 	if err != nil {
 		return err
+	}
+	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(o.memoryLimit)
 	}
 	logger := stdlog.New(os.Stderr, "chronik ", stdlog.LstdFlags|stdlog.Lmicroseconds)
 	var tlsCfg *tls.Config
