@@ -20,6 +20,7 @@ package kafka
 import (
 	"fmt"
 
+	"chronik/core/producer"
 	"chronik/core/record"
 	"chronik/core/replica"
 )
@@ -65,6 +66,14 @@ func (n *Node) produceReplicated(p *partition, acks int16, batch []byte, h recor
 	}
 	if acks == -1 && p.rep.InSyncReplicas() < int(p.topic.config.MinInsyncReplicas) {
 		return written{}, fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", errNotEnoughISR, p.rep.InSyncReplicas(), p.topic.config.MinInsyncReplicas)
+	}
+	if h.Idempotent() && h.BaseSequence != 0 && !p.pend.View().Known(h.ProducerID) {
+		// Kafka takes any first sequence from an unknown producer (its state may have
+		// expired). Here the state is a function of the log, so an unknown producer is a
+		// new one, and a nonzero first sequence means earlier batches of its pipeline were
+		// refused (a leader change split it): taking this one would reorder them. The
+		// client resends it after the earlier ones.
+		return written{}, fmt.Errorf("%w: producer %d is new here, its first batch must have sequence 0, not %d", producer.ErrOutOfOrder, h.ProducerID, h.BaseSequence)
 	}
 	dup, err := p.pend.Check(h)
 	if err != nil {

@@ -128,6 +128,12 @@ func newLimited(maxProducers int) *State {
 // Len is the number of producer ids tracked.
 func (s *State) Len() int { return len(s.byID) }
 
+// Known reports whether the state holds producer id pid.
+func (s *State) Known(pid int64) bool {
+	_, ok := s.byID[pid]
+	return ok
+}
+
 // Clone returns a deep copy of s; the two share nothing.
 func (s *State) Clone() *State {
 	c := newLimited(s.maxProducers)
