@@ -114,7 +114,7 @@ func (n *Node) produceOne(req *Request, m *kmsg.ProduceRequest, ti, pi int) (wri
 	rp := m.Topics[ti].Partitions[pi]
 	p := n.partition(m.Topics[ti].Topic, rp.Partition)
 	if p == nil || p.deleted {
-		return written{}, errUnknownTopic
+		return written{}, n.errMissing()
 	}
 	if p.failed != nil {
 		return written{}, p.failed

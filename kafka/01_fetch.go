@@ -88,7 +88,7 @@ func (n *Node) fetchOnce(m *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes 
 func (n *Node) checkReadable(p *partition, currentLeaderEpoch int32) error {
 	switch {
 	case p == nil || p.deleted:
-		return errUnknownTopic
+		return n.errMissing()
 	case p.failed != nil:
 		return p.failed
 	}

@@ -46,6 +46,14 @@ func (n *Node) handleMetadata(req *Request, m *kmsg.MetadataRequest) {
 		} else if req.Version >= 10 {
 			t = n.topicIDs[rt.TopicID]
 		}
+		if t == nil && n.cl != nil && !n.cl.metaReady {
+			// A restarted node that has not caught up with the metadata group yet: the
+			// topic may exist. Retriable, so the client asks again (or asks another node).
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID, mt.ErrorCode = rt.Topic, rt.TopicID, kerr.LeaderNotAvailable.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if t == nil && rt.Topic != nil && autoCreate && n.cl != nil && validTopicName(*rt.Topic) == nil {
 			// Created through the metadata group: LEADER_NOT_AVAILABLE until it exists,
 			// as Kafka answers an auto-created topic.

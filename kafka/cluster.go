@@ -78,6 +78,11 @@ type clusterState struct {
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
+	// metaReady: the metadata replica has heard from a leader and applied everything it
+	// knows committed, so a topic this node does not know does not exist (until then a
+	// restarted node, which replays only what it knew committed, answers retriable
+	// errors instead of UNKNOWN_TOPIC_OR_PARTITION).
+	metaReady bool
 	// alive is peerAlive per peer as of the last tick; scratchIDs a reused buffer.
 	alive      map[uint64]bool
 	scratchIDs []uint64
@@ -355,6 +360,16 @@ func (n *Node) Unreachable(to uint64) {
 	}
 }
 
+// errMissing is the error for a topic or partition this node does not know:
+// UNKNOWN_TOPIC_OR_PARTITION, or NOT_LEADER_OR_FOLLOWER (retriable, the client refreshes
+// its metadata) while a restarted node is catching up with the metadata group.
+func (n *Node) errMissing() error {
+	if n.cl != nil && !n.cl.metaReady {
+		return fmt.Errorf("%w: this node is catching up with the cluster's metadata", errNotLeader)
+	}
+	return errUnknownTopic
+}
+
 // hosted is the hosted partitions in group id order, dropping deleted ones from order.
 func (cl *clusterState) hosted() []*partition {
 	kept := cl.order[:0]
@@ -449,6 +464,9 @@ func (n *Node) readyCluster() {
 			cl.metaTouched = false
 			rd := cl.meta.Ready()
 			n.sendAll(MetadataGroup, rd.Messages)
+			if !cl.metaReady && cl.meta.CaughtUp() {
+				cl.metaReady = true
+			}
 			if rd.Sync != nil {
 				n.syncs = append(n.syncs, SyncTask{rjob: rd.Sync, rep: cl.meta})
 			}

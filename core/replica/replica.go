@@ -878,6 +878,15 @@ func (r *Replica) Settled() bool {
 	return ok
 }
 
+// CaughtUp reports whether this replica knows a leader and has applied every entry it
+// knows to be committed.
+func (r *Replica) CaughtUp() bool {
+	if r.failed != nil || r.lead == 0 {
+		return false
+	}
+	return r.applied >= r.rn.BasicStatus().Commit
+}
+
 // TransferLeader asks raft to hand leadership to the voter id (raft sends it the log it
 // lacks, then MsgTimeoutNow); proposals are refused while the transfer runs. No-op when
 // this replica does not lead.
