@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -23,14 +22,11 @@ import (
 // seed 13: failed-write-visible, docs/chaos.md "Findings"). A node that has not applied its
 // metadata yet should answer LEADER_NOT_AVAILABLE, which franz-go retries.
 //
-// Known bug: it fails today (about 1 s of UNKNOWN_TOPIC_OR_PARTITION after the restart),
-// so it runs only with CHRONIK_KNOWN_BUGS=1.
+// It failed before a restarted node learned to answer retriable errors until its
+// metadata replica catches up (about 1 s of UNKNOWN_TOPIC_OR_PARTITION).
 func TestTopicsKnownAfterFullRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real brokers")
-	}
-	if os.Getenv("CHRONIK_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: after kill -9 of every node, nodes answer UNKNOWN_TOPIC_OR_PARTITION for an existing topic for about 1 s; CHRONIK_KNOWN_BUGS=1 runs it")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
