@@ -202,7 +202,7 @@ func runSchedule(ctx context.Context, tg *target, start time.Time, sched []Fault
 const leaderLookupTimeout = 3 * time.Second
 
 // resolve turns a fault aimed at a partition's leader into one aimed at a node: the
-// leader now, or f.Node when none is known.
+// leader now (the result has Leader false), or f.Node when none is known.
 func resolve(ctx context.Context, tg *target, f Fault) Fault {
 	if !f.Leader || tg.leaderOf == nil {
 		return f
@@ -215,7 +215,7 @@ func resolve(ctx context.Context, tg *target, f Fault) Fault {
 		return f
 	}
 	tg.logf("  leader of p%d is node %d", f.Partition, i+1)
-	f.Node = i
+	f.Node, f.Leader = i, false // aimed: the log lines that follow name the node
 	if f.Kind == OneWay && f.Peer == f.Node {
 		f.Peer = (f.Peer + 1) % len(tg.c.Nodes())
 	}

@@ -59,7 +59,9 @@ func (t *tmpfs) fill() error {
 		if err = syscall.Statfs(t.dir, &st); err != nil {
 			return err
 		}
-		used := int64(st.Blocks-st.Bfree)*int64(st.Bsize) + int64(i)*int64(st.Bsize)
+		// At least one block: size=0 would make the tmpfs unlimited, and an unlimited
+		// tmpfs cannot be given a size again ("Cannot retroactively limit size").
+		used := max(int64(st.Blocks-st.Bfree), 1)*int64(st.Bsize) + int64(i)*int64(st.Bsize)
 		if err = mountCmd("-o", fmt.Sprintf("remount,size=%d", used), t.dir); err == nil {
 			return nil
 		}

@@ -160,8 +160,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c := &Cluster{cfg: cfg, links: map[[2]int]*proxy.Proxy{}}
+	// Every address, the brokers' and the proxies', is drawn at once, so no two collide (a
+	// proxy on ":0" could be given a port drawn for a broker that has not bound it yet).
+	ports := 2 * cfg.Nodes // each node's listener and client proxy
+	if cfg.Peered {
+		ports += cfg.Nodes * cfg.Nodes // each node's peer listener and its links to the others
+	}
+	addrs, err := freeAddrs(ports)
+	if err != nil {
+		return nil, err
+	}
+	take := func() string { a := addrs[0]; addrs = addrs[1:]; return a }
 	for i := 1; i <= cfg.Nodes; i++ {
-		n, err := c.newNode(i)
+		listen, proxyAddr, peerListen := take(), take(), ""
+		if cfg.Peered {
+			peerListen = take()
+		}
+		n, err := c.newNode(i, listen, proxyAddr, peerListen)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -169,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.nodes = append(c.nodes, n)
 	}
 	if cfg.Peered {
-		if err := c.wire(); err != nil {
+		if err := c.wire(take); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -183,16 +198,17 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// wire creates a proxy per ordered pair of nodes and each node's -peers: its own entry
+// wire creates a proxy per ordered pair of nodes, listening on addresses from take, and
+// each node's -peers: its own entry
 // names its peer listener, every other entry the link proxy to that node, and every
 // entry's Kafka address is that node's client proxy.
-func (c *Cluster) wire() error {
+func (c *Cluster) wire(take func() string) error {
 	for _, from := range c.nodes {
 		for _, to := range c.nodes {
 			if from == to {
 				continue
 			}
-			p, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Target: to.peerListen,
+			p, err := proxy.New(proxy.Config{Listen: take(), Target: to.peerListen,
 				Seed: c.cfg.Seed + uint64(1000*from.ID+to.ID)})
 			if err != nil {
 				return err
@@ -214,24 +230,12 @@ func (c *Cluster) wire() error {
 	return nil
 }
 
-func (c *Cluster) newNode(id int) (*Node, error) {
-	port, err := freePort()
+// newNode creates node id, whose broker listens on listen (and peerListen when Peered),
+// behind a client proxy listening on proxyAddr.
+func (c *Cluster) newNode(id int, listen, proxyAddr, peerListen string) (*Node, error) {
+	p, err := proxy.New(proxy.Config{Listen: proxyAddr, Target: listen, Seed: c.cfg.Seed + uint64(id)})
 	if err != nil {
 		return nil, err
-	}
-	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	p, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Target: listen, Seed: c.cfg.Seed + uint64(id)})
-	if err != nil {
-		return nil, err
-	}
-	peerListen := ""
-	if c.cfg.Peered {
-		pport, err := freePort()
-		if err != nil {
-			p.Close()
-			return nil, err
-		}
-		peerListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(pport))
 	}
 	root := c.cfg.Dir
 	if c.cfg.DataRoot != "" {
@@ -535,13 +539,30 @@ func (n *Node) Stop() error {
 	return errors.Join(errs...)
 }
 
-// freePort asks the kernel for a free loopback port. Another process may take it before
-// the broker binds it; Start then fails and says so.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cluster: free port: %w", err)
+// maxFreeAddrs bounds freeAddrs.
+const maxFreeAddrs = 1024
+
+// freeAddrs asks the kernel for n distinct free loopback addresses, holding each until it
+// has them all. Another process may take one before it is bound again; Start then fails
+// and says so.
+func freeAddrs(n int) ([]string, error) {
+	if n > maxFreeAddrs {
+		return nil, fmt.Errorf("cluster: %d addresses, more than %d", n, maxFreeAddrs)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	lns := make([]net.Listener, 0, n)
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: free port: %w", err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
 }
