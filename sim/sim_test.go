@@ -16,7 +16,7 @@ var (
 	sweepMs    = flag.Int64("sim.duration", 3000, "fault window of each TestSweep run, simulated ms")
 	// clusterSeeds is small: cluster runs take a process-wide lock (crypto/rand.Reader),
 	// so they run one at a time.
-	clusterSeeds = flag.Int("sim.cluster-seeds", 30, "seeds TestClusterSweep runs")
+	clusterSeeds = flag.Int("sim.cluster-seeds", 20, "seeds TestClusterSweep runs")
 )
 
 // runSeeds runs cfg for seeds [start, start+n) on every core and returns the results in
@@ -121,7 +121,7 @@ func TestClusterSweep(t *testing.T) {
 // TestClusterDeterminism runs 3-node seeds twice: the traces must be byte-identical,
 // Raft's election jitter included (crypto/rand.Reader pinned per run).
 func TestClusterDeterminism(t *testing.T) {
-	const n = 6
+	const n = 4
 	cfg := Config{Nodes: 3, DurationMs: 2000, Faults: "all"}
 	a := runSeeds(t, cfg, 2000, n)
 	b := runSeeds(t, cfg, 2000, n)
