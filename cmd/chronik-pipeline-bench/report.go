@@ -185,9 +185,9 @@ func (b *bench) writeVerification(w *strings.Builder) {
 		w.WriteString("It was " + strings.Join(lags, ", and ") + "; ")
 	}
 	if b.verifyCaughtUp {
-		fmt.Fprintf(w, "it had read every acknowledged record %v after the last load stopped, and was then stopped (`-load-report` of both runs: every sequence each producer sent is accounted for).\n\n", b.verifyWait.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "after the recovery check its /metrics showed every acknowledged record read with no sequence missing (%v after the last load stopped), and it was stopped and checked against `-load-report` of both runs: every sequence each producer sent is accounted for.\n\n", b.verifyWait.Round(100*time.Millisecond))
 	} else {
-		fmt.Fprintf(w, "it had **not** read every acknowledged record %v after the last load stopped, and was stopped.\n\n", b.verifyWait.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "it had **not** read every acknowledged record %v after the last load stopped (`-verify-timeout`), and was stopped.\n\n", b.verifyWait.Round(100*time.Millisecond))
 	}
 	if s := strings.TrimSpace(b.verifySummary); s != "" {
 		fmt.Fprintf(w, "```\n%s\n```\n\n", s)
