@@ -132,6 +132,9 @@ func (n *Node) readPartition(p *partition, rq *kmsg.FetchRequestTopicPartition, 
 		return 0, nil
 	}
 	data, err := p.log.Read(rq.FetchOffset, max(limit, 1), hw)
+	if err == nil && p.rep != nil {
+		data, err = n.dropRaftBatches(p, data, max(limit, 1), hw)
+	}
 	if errors.Is(err, errOffsetOutOfRange) {
 		return 0, err
 	}

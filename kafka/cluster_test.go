@@ -282,7 +282,7 @@ func TestClusterFailover(t *testing.T) {
 		}
 		f.RecordBatches = f.RecordBatches[12+b.Length:]
 		if b.Attributes&0x20 != 0 {
-			continue // a leader change
+			t.Fatalf("fetch served Raft's control batch at %d", b.FirstOffset)
 		}
 		recs := b.Records
 		for range b.NumRecords {

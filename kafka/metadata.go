@@ -347,6 +347,8 @@ func (n *Node) addReplicated(t *topic, reps []int32) {
 
 		hintLeader: -1,
 		hintEpoch:  -1,
+
+		ctrlRunStart: -1,
 	}
 	t.partitions = append(t.partitions, p)
 	cl.byGroup[group] = p
@@ -400,11 +402,13 @@ func (n *Node) openReplica(p *partition) error {
 		MaxCacheBytes:       replicaCacheBytes,
 		MaxUncommittedBytes: replicaMaxUncommittedBytes,
 		OnWrite: func(h record.Header) {
+			p.noteWritten(h)
 			if p.pend != nil {
 				p.pend.Append(h)
 			}
 		},
 		OnTruncate: func(offset int64) {
+			p.ctrlRunStart = -1 // what ends the log now is not known: the plain high watermark
 			if p.pend != nil {
 				p.pend.Discard(offset)
 			}
@@ -417,6 +421,7 @@ func (n *Node) openReplica(p *partition) error {
 				panic(fmt.Sprintf("kafka: snapshot producer state of %s: %v", p.dir, err))
 			}
 			p.pend = producer.NewPending(st, offset)
+			p.ctrlRunStart = -1
 		},
 	}, n.nowMs)
 	if err != nil {
@@ -433,6 +438,7 @@ func (n *Node) openReplica(p *partition) error {
 	}
 	var tail []record.Header
 	if err := p.log.Batches(rep.Storage().StartOffset(), func(h record.Header) bool {
+		p.noteWritten(h)
 		if h.BaseOffset < p.hw {
 			committed.Append(h)
 		} else {

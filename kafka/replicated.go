@@ -193,3 +193,57 @@ func (n *Node) replicaSyncDone(t SyncTask, err error) {
 	}
 	n.cl.touch(p)
 }
+
+// raftControl reports whether a stored batch is Raft's, not a client's (dropRaftBatches).
+func raftControl(h record.Header) bool { return h.Control() && !h.Transactional() }
+
+// noteWritten follows the run of Raft control batches at the end of p's log.
+func (p *partition) noteWritten(h record.Header) {
+	switch {
+	case !raftControl(h):
+		p.ctrlRunStart = -1
+	case p.ctrlRunStart < 0:
+		p.ctrlRunStart = h.BaseOffset
+	}
+}
+
+// maxRaftBatchSkips bounds the reads dropRaftBatches makes past batches it dropped.
+const maxRaftBatchSkips = 4
+
+// dropRaftBatches removes from data, a read of p's log, the control batches Raft wrote
+// (a new leader's empty entry, conf changes: docs/replication.md, "One entry, one
+// batch"). They are not Kafka's: Kafka's partitions hold control batches only for
+// transactions, and some clients (kafka-go's Reader) hand any control record to the
+// application. Clients never write control batches (Propose refuses them), so a
+// non-transactional control batch in a replicated log is Raft's. The offsets they take
+// stay as gaps, as compaction leaves. When everything read was dropped and the log goes
+// on below the limit, it reads on, so that the client's next fetch offset moves.
+func (n *Node) dropRaftBatches(p *partition, data []byte, maxBytes int, limit int64) ([]byte, error) {
+	for range maxRaftBatchSkips {
+		kept, next, err := dropRaftControl(data)
+		if err != nil || len(kept) > 0 || len(data) == 0 || next >= limit {
+			return kept, err
+		}
+		if data, err = p.log.Read(next, maxBytes, limit); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// dropRaftControl compacts data in place without Raft's control batches, and returns the
+// offset after the last batch it read.
+func dropRaftControl(data []byte) (kept []byte, next int64, err error) {
+	out := 0
+	err = record.Split(data, func(b []byte, h record.Header) bool {
+		next = h.LastOffset() + 1
+		if raftControl(h) {
+			return true
+		}
+		// b aliases data at or after out, so the copy (a memmove) never overwrites a batch
+		// not read yet.
+		out += copy(data[out:], b)
+		return true
+	})
+	return data[:out], next, err
+}

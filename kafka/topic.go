@@ -73,6 +73,11 @@ type partition struct {
 	quiesced bool
 	// awakeUntilTick: p does not quiesce before this tick (an election is on).
 	awakeUntilTick uint64
+	// ctrlRunStart is the base offset of the run of Raft control batches that ends the
+	// log, -1 when the log ends with data (or it is not known: after a truncation).
+	// Clients never see these batches (dropRaftBatches), so the high watermark they are
+	// told stops before such a run: a consumer that read everything has lag 0.
+	ctrlRunStart int64
 	// hintLeader and hintEpoch are the last leader hint applied (metaLeaderHint), for
 	// partitions this node does not host; -1 when none.
 	hintLeader int32
@@ -336,7 +341,11 @@ func (n *Node) markDirty(p *partition, bytes int) {
 // highWatermark is the end of what clients may read: on a single node, the durable end.
 func (p *partition) highWatermark() int64 {
 	if p.rep != nil {
-		return p.rep.HighWatermark()
+		hw := p.rep.HighWatermark()
+		if p.ctrlRunStart >= 0 && p.ctrlRunStart < hw {
+			return p.ctrlRunStart
+		}
+		return hw
 	}
 	if bugHWBeforeDurable { // planted bug: chronikbugs builds only
 		return p.log.EndOffset()
