@@ -44,6 +44,10 @@ type produceWaiter struct {
 	// Committed (acks -1).
 	token uint64
 	acks  int16
+	// commitTerm, when not 0, makes this the answer to a retried batch whose original is
+	// written but not committed: answered once the high watermark passes end while this
+	// node still leads in that term (replicated.go).
+	commitTerm uint64
 }
 
 func (n *Node) handleProduce(req *Request, m *kmsg.ProduceRequest) {
@@ -75,6 +79,13 @@ func (n *Node) handleProduce(req *Request, m *kmsg.ProduceRequest) {
 			if bugAckBeforeFsync { // planted bug: chronikbugs builds only
 				w.end = 0
 			}
+			if w.waitCommit {
+				if m.Acks != 0 {
+					pp.waiting++
+					w.p.waiters = append(w.p.waiters, produceWaiter{pp: pp, ti: ti, pi: pi, end: w.end, commitTerm: w.p.term})
+				}
+				continue
+			}
 			if w.token != 0 {
 				if m.Acks != 0 {
 					pp.waiting++
@@ -104,6 +115,8 @@ type written struct {
 	end  int64 // offset after its last record
 	// token names the proposal (cluster mode); 0 when nothing was proposed.
 	token uint64
+	// waitCommit: a retry of a batch written here but not committed yet (cluster mode).
+	waitCommit bool
 }
 
 // produceOne appends one partition's batch, or says why not.

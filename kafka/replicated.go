@@ -83,9 +83,10 @@ func (n *Node) produceReplicated(p *partition, acks int16, batch []byte, h recor
 		if dup.LastOffset < p.pend.CommitOffset() {
 			return written{p: p, base: dup.FirstOffset, end: dup.LastOffset + 1}, nil
 		}
-		// The original is written but not committed: the retry is answered when it can
-		// be vouched for, so the client retries.
-		return written{}, fmt.Errorf("%w: the original of this retried batch is not committed yet", errTimedOut)
+		// The original is in this leader's log but not committed: a leader never cuts its
+		// own log in its term, so the retry is answered with the original's offsets once
+		// they commit (or NOT_LEADER_OR_FOLLOWER if this node stops leading first).
+		return written{p: p, base: dup.FirstOffset, end: dup.LastOffset + 1, waitCommit: true}, nil
 	}
 	n.cl.nextToken++
 	tok := n.cl.nextToken
@@ -130,6 +131,7 @@ func (n *Node) readyPartition(p *partition) {
 	if rd.HighWatermark != p.hw {
 		p.hw = rd.HighWatermark
 		p.pend.Commit(p.hw)
+		p.releaseRetries(n)
 		n.groupsDurable(p)
 		n.wakeParked(p)
 	}
@@ -170,10 +172,42 @@ func (n *Node) leadershipChanged(p *partition, leading bool, term uint64) {
 		}
 	}
 	if was {
+		p.failRetries(n)
 		n.groupsLostLeadership(p)
 		// Parked fetches for p are answered now: their next fetch goes to the new leader.
 		n.wakeParked(p)
 	}
+}
+
+// releaseRetries answers the retried batches whose originals are now committed.
+func (p *partition) releaseRetries(n *Node) {
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if w.commitTerm != 0 && w.commitTerm == p.term && p.leading && w.end <= p.hw {
+			w.pp.done(n)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
+}
+
+// failRetries answers NOT_LEADER_OR_FOLLOWER to the retried batches still waiting for
+// their originals to commit: this node stopped leading, and the outcome is unknown.
+func (p *partition) failRetries(n *Node) {
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		if w.commitTerm == 0 {
+			kept = append(kept, w)
+			continue
+		}
+		rp := &w.pp.resp.Topics[w.ti].Partitions[w.pi]
+		rp.ErrorCode, rp.BaseOffset = errCodeOf(errNotLeader), -1
+		w.pp.done(n)
+	}
+	clear(p.waiters[len(kept):])
+	p.waiters = kept
 }
 
 // replicaSyncDone reports a replica's SyncJob.
