@@ -121,7 +121,22 @@ func (h *History) Return(op *Op, out Outcome, offset int64, err error) {
 func (h *History) Tail(r Read) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.tail[r.Partition] = append(h.tail[r.Partition], r)
+	h.tail[r.Partition] = withGap(h.tail[r.Partition], r)
+}
+
+// withGap appends r to reads, which it follows in offset order, first filling the
+// offsets it skips with control records: a cluster serves no Raft control batches (a new
+// leader's first entry), so their offsets are gaps. A record missing from a gap still
+// shows: its acknowledged offset holds a control record in the final log (lost-write).
+func withGap(reads []Read, r Read) []Read {
+	next := int64(0)
+	if n := len(reads); n > 0 {
+		next = reads[n-1].Offset + 1
+	}
+	for o := next; o < r.Offset; o++ {
+		reads = append(reads, Read{Partition: r.Partition, Offset: o, Control: true})
+	}
+	return append(reads, r)
 }
 
 // Ops returns a copy of the ops, in call order.

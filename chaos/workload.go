@@ -254,7 +254,7 @@ func (w *workload) readAll(ctx context.Context, timeout time.Duration) (map[int3
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Offset < want[r.Partition] {
-				final[r.Partition] = append(final[r.Partition], decodeRead(r))
+				final[r.Partition] = withGap(final[r.Partition], decodeRead(r))
 			}
 		})
 	}
