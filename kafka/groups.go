@@ -206,11 +206,21 @@ func (n *Node) detachOffsetsTopic() {
 }
 
 // groupShard returns the shard and partition of groupID. With create unset and no
-// internal topic, it returns a nil shard and no error: no group exists.
+// internal topic, it returns a nil shard and no error on a single node: no group exists.
+// In cluster mode it returns NOT_COORDINATOR then: the node has not learned of the topic
+// (a restarted node still replaying the metadata log), so it leads none of its
+// partitions, and answering as for a group that does not exist would show every
+// committed offset as -1 (sim finding 7).
 func (n *Node) groupShard(groupID string, create bool) (*group.Coordinator, int, error) {
 	t, err := n.offsetsTopicNow(create)
-	if err != nil || t == nil {
+	if err != nil {
 		return nil, 0, err
+	}
+	if t == nil {
+		if n.cl != nil {
+			return nil, 0, group.ErrNotCoordinator
+		}
+		return nil, 0, nil
 	}
 	i := int(group.PartitionFor(groupID, int32(len(t.partitions))))
 	p := t.partitions[i]
