@@ -100,6 +100,8 @@ ci-samples:
 	$(MAKE) fuzz FUZZTIME=20000x
 	$(GO) run ./cmd/chronik-bench -runs 1 -duration 2s -records 200000 -disk-probe=false
 	$(GO) run ./cmd/chronik-pipeline-bench -quick
+	$(GO) run ./cmd/chronik-bench -brokers 3 -runs 1 -sizes 1024 -duration 2s -records 100000 -disk-probe=false
+	$(GO) run ./cmd/chronik-idle -partitions 100 -settle 3s -measure 5s
 
 clean:
 	rm -rf bin $(DATA_DIR)
