@@ -19,6 +19,7 @@ func (s *Sim) check() {
 	for p := range s.hist.final {
 		s.checkPartition(int32(p))
 	}
+	s.checkGroupCommits()
 }
 
 // logState is the model's state of a partition: its length and a chained hash of its

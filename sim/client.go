@@ -29,6 +29,9 @@ type call struct {
 	tag    int64 // the owner's
 	node   int   // the node it went to
 	sentUs int64
+	// timeoutUs is how long the answer may take before the connection is reset; 0 is
+	// requestTimeoutUs. JoinGroup and SyncGroup park for up to the rebalance timeout.
+	timeoutUs int64
 }
 
 // connectToken marks a connection attempt's timeout (request timeouts carry the
@@ -84,8 +87,13 @@ func (cc *clientConn) wakeIn(dUs int64) {
 
 // send queues req for node; the connection is opened when needed.
 func (cc *clientConn) send(node int, req kmsg.Request, tag int64) *call {
+	return cc.sendTimeout(node, req, tag, 0)
+}
+
+// sendTimeout is send with a request timeout of its own (0: requestTimeoutUs).
+func (cc *clientConn) sendTimeout(node int, req kmsg.Request, tag int64, timeoutUs int64) *call {
 	cc.nextCorr++
-	c := &call{corr: cc.nextCorr, req: req, tag: tag, node: node}
+	c := &call{corr: cc.nextCorr, req: req, tag: tag, node: node, timeoutUs: timeoutUs}
 	c.frame = appendRequest(nil, c.corr, cc.clientID, req)
 	nc := cc.conns[node]
 	if nc.l == nil {
@@ -138,7 +146,11 @@ func (nc *nodeConn) transmit(c *call) {
 		return
 	}
 	nc.l.send(toServer, chData, c.frame)
-	cc.s.after(requestTimeoutUs, event{kind: evTimeout, link: nc.l, token: uint64(c.corr)})
+	timeout := c.timeoutUs
+	if timeout == 0 {
+		timeout = requestTimeoutUs
+	}
+	cc.s.after(timeout, event{kind: evTimeout, link: nc.l, token: uint64(c.corr)})
 }
 
 // receive takes a chunk that reached the client.

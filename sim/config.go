@@ -52,6 +52,9 @@ type Workload struct {
 	ConsumersPerPart    int   // default 1
 	MaxThinkMs          int64 // longest pause between a producer's writes; default 20
 	MaxRecordsPerBatch  int   // default 3
+	// GroupMembers is the number of members of the consumer group (group.go); default
+	// 3, negative for none.
+	GroupMembers int
 }
 
 func (c *Config) validate() error {
@@ -81,6 +84,8 @@ func (c *Config) validate() error {
 	def(&w.PlainProducers, 2)
 	def(&w.ConsumersPerPart, 1)
 	def(&w.MaxRecordsPerBatch, 3)
+	def(&w.GroupMembers, 3)
+	w.GroupMembers = max(w.GroupMembers, 0)
 	if w.MaxThinkMs == 0 {
 		w.MaxThinkMs = 20
 	}
@@ -91,6 +96,8 @@ func (c *Config) validate() error {
 		return errors.New("sim: producers outside [0, 16]")
 	case w.ConsumersPerPart < 0 || w.ConsumersPerPart*w.Partitions > 32:
 		return errors.New("sim: consumers outside [0, 32]")
+	case w.GroupMembers > 8:
+		return errors.New("sim: group members outside [0, 8]")
 	case w.MaxRecordsPerBatch < 1 || w.MaxRecordsPerBatch > 200:
 		return errors.New("sim: records per batch outside [1, 200]")
 	case w.MaxThinkMs < 0 || w.MaxThinkMs > 10000:

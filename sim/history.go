@@ -43,6 +43,8 @@ type history struct {
 	ackedEnd []int64
 	// final is the log the verifying consumers read at the end, per partition.
 	final [][]uint64
+	// grp is what the consumer group's members saw (groupcheck.go).
+	grp groupHistory
 }
 
 func (s *Sim) beginWrite(client int, part int32, base uint64, n int, idem bool) *writeOp {

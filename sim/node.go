@@ -70,6 +70,12 @@ func newSimNode(s *Sim, idx int) (*simNode, error) {
 		DataDir:             "/data",
 		GroupCommitWindowMs: windows[r.IntN(len(windows))],
 		SegmentBytes:        between(r, 4<<10, 96<<10),
+		// The group workload's sessions are short, so that a crashed member's session
+		// times out within the fault window; its internal topic is small, so that a
+		// cluster runs few more Raft groups.
+		GroupMinSessionTimeoutMs:     minSessionMs,
+		GroupInitialRebalanceDelayMs: initialRebalanceDelayMs,
+		OffsetsTopicPartitions:       offsetsTopicPartitions,
 	}
 	if s.cfg.Nodes > 1 {
 		for i := range s.cfg.Nodes {

@@ -112,6 +112,7 @@ type Sim struct {
 	producer []producerLike
 	cons     []*consumer
 	verifier []*consumer
+	members  []*groupMember // the consumer group's (group.go)
 
 	schedule []Fault
 	nextLink uint64
@@ -335,6 +336,10 @@ func (s *Sim) phase(p int) {
 		for _, c := range s.cons {
 			c.finish()
 		}
+		s.checkGroupLive()
+		for _, m := range s.members {
+			m.finish()
+		}
 		for _, cc := range s.clients {
 			cc.done = true
 			cc.close()
@@ -369,6 +374,9 @@ func (s *Sim) heal() {
 	s.spikeUntil = 0
 	for _, n := range s.nodes {
 		n.heal()
+	}
+	for _, m := range s.members {
+		m.heal()
 	}
 }
 

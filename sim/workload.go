@@ -33,6 +33,11 @@ func (s *Sim) startWorkload() {
 	}
 	s.hist.ackedEnd = make([]int64, w.Partitions)
 	s.partFailed = make([]int, w.Partitions)
+	s.hist.grp = groupHistory{
+		commits: make([][]*commitOp, w.Partitions),
+		reads:   make([][]offsetRead, w.Partitions),
+		gens:    map[int32]*generationView{},
+	}
 	a := &admin{s: s}
 	a.cc = s.newClient("admin", a)
 	a.routes = newRoutes(a.cc, s.clientRand(a.cc))
@@ -56,6 +61,12 @@ func (s *Sim) startWorkload() {
 			s.cons = append(s.cons, c)
 		}
 	}
+	for i := 0; i < w.GroupMembers; i++ {
+		m := &groupMember{s: s}
+		m.cc = s.newClient("member-"+itoa(i), m)
+		m.init()
+		s.members = append(s.members, m)
+	}
 	for _, cc := range s.clients[1:] {
 		s.work = append(s.work, cc)
 	}
@@ -71,6 +82,9 @@ func (s *Sim) topicReady() {
 	}
 	for _, c := range s.cons {
 		c.cc.wakeIn(0)
+	}
+	for _, m := range s.members {
+		m.start()
 	}
 }
 
