@@ -78,6 +78,10 @@ type clusterState struct {
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
+	// replaying is set while the open replays the metadata log: replicas open at once.
+	// toOpen are hosted partitions whose replicas open a few per Ready (openPending).
+	replaying bool
+	toOpen    []*partition
 	// metaReady: the metadata replica has heard from a leader and applied everything it
 	// knows committed, so a topic this node does not know does not exist (until then a
 	// restarted node, which replays only what it knew committed, answers retriable
@@ -154,7 +158,10 @@ func (n *Node) openCluster() error {
 		return fmt.Errorf("kafka: open metadata group: %w", err)
 	}
 	cl.meta = meta
-	if err := n.replayMeta(); err != nil {
+	cl.replaying = true
+	err = n.replayMeta()
+	cl.replaying = false
+	if err != nil {
 		return err
 	}
 	// A new cluster elects its first metadata leader at once: the lowest node id
@@ -459,6 +466,7 @@ func (n *Node) tickCluster() {
 // drained in the same call.
 func (n *Node) readyCluster() {
 	cl := n.cl
+	n.openPending()
 	for round := 0; round < 16 && (cl.metaTouched || len(cl.touched) > 0); round++ {
 		if cl.metaTouched {
 			cl.metaTouched = false

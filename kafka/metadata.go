@@ -356,13 +356,44 @@ func (n *Node) addReplicated(t *topic, reps []int32) {
 		return
 	}
 	n.nparts++
+	if cl.replaying {
+		n.openNow(p)
+		return
+	}
+	// Creating a replica syncs a few files; a topic of a thousand partitions would block
+	// the loop for seconds (no heartbeats, no liveness pings). Replicas open a few per
+	// Ready instead (openPending); until then the partition is served as not hosted here.
+	p.pendingOpen = true
+	cl.toOpen = append(cl.toOpen, p)
+}
+
+// maxOpensPerReady bounds the replicas one Ready opens.
+const maxOpensPerReady = 16
+
+// openNow opens p's replica and starts driving it.
+func (n *Node) openNow(p *partition) {
+	p.pendingOpen = false
 	if err := n.openReplica(p); err != nil {
 		p.fail(err)
 		return
 	}
-	cl.groups[group] = p
-	cl.order = append(cl.order, p)
-	cl.touch(p)
+	n.cl.groups[p.group] = p
+	n.cl.order = append(n.cl.order, p) // in group order: toOpen is
+	n.cl.touch(p)
+}
+
+// openPending opens up to maxOpensPerReady of the replicas waiting, in group order.
+func (n *Node) openPending() {
+	cl := n.cl
+	k := 0
+	for opened := 0; k < len(cl.toOpen) && opened < maxOpensPerReady; k++ {
+		if p := cl.toOpen[k]; !p.deleted {
+			n.openNow(p)
+			opened++
+		}
+	}
+	clear(cl.toOpen[:k])
+	cl.toOpen = cl.toOpen[k:]
 }
 
 // hosted reports whether node holds a replica of p.

@@ -310,6 +310,9 @@ func (n *Node) deadline() int64 {
 	}
 	if n.cl != nil {
 		d = min(d, n.cl.nextTickMs)
+		if len(n.cl.toOpen) > 0 {
+			d = n.nowMs // replicas wait to be opened: come back at once
+		}
 	}
 	if n.cfg.GroupCommitWindowMs > 0 {
 		for _, p := range n.dirty {

@@ -64,6 +64,8 @@ type partition struct {
 	term    uint64
 	leadEnd int64
 	touched bool // in clusterState.touched
+	// pendingOpen: hosted here, its replica not opened yet (openPending).
+	pendingOpen bool
 	// campaignTicks counts down the ticks in which a new partition's preferred leader
 	// stands for election while no leader is known.
 	campaignTicks int
@@ -282,6 +284,10 @@ func (n *Node) deleteTopic(t *topic) error {
 	var errs []error
 	for _, p := range t.partitions {
 		p.deleted = true
+		if p.pendingOpen {
+			n.nparts-- // hosted, never opened
+			continue
+		}
 		if p.replicas != nil && p.rep == nil && p.log == nil {
 			continue // cluster mode: not hosted here
 		}
