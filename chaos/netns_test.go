@@ -28,29 +28,10 @@ const (
 // in another, joined by a veth pair, and partitions them by taking the link down: a
 // partition below TCP, not a proxy's. It needs root and iproute2; elsewhere it skips.
 func TestNetnsPartition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real broker in network namespaces")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root (CAP_SYS_ADMIN): run `sudo go test ./chaos -run TestNetnsPartition` to include this test")
-	}
-	if setnsSyscall[runtime.GOARCH] == 0 {
-		t.Skipf("no setns syscall number known for %s: no network namespace test", runtime.GOARCH)
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("iproute2's `ip` is not installed: no network namespace test")
-	}
+	netnsPreflight(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ip := func(args ...string) error {
-		ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second) // also used by Cleanup, after ctx ends
-		defer icancel()
-		out, err := exec.CommandContext(ictx, "ip", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("ip %v: %w: %s", args, err, out)
-		}
-		return nil
-	}
+	ip := ipCmd
 	id := strconv.Itoa(os.Getpid() % 1_000_000)
 	nsBroker, nsClient := "chaos-b-"+id, "chaos-c-"+id
 	vethBroker, vethClient := "chb"+id, "chc"+id // interface names: at most 15 bytes
@@ -154,6 +135,36 @@ func TestNetnsPartition(t *testing.T) {
 	if !r.OK() || !chk.OK() {
 		t.Fatalf("violations: %v %v (broker log %s)", r.Violations, chk.Violations, logf.Name())
 	}
+}
+
+// netnsPreflight skips t when it may not build network namespaces: under -short, when
+// not root, without a known setns(2) number, or without iproute2's ip.
+func netnsPreflight(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real brokers in network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("network namespaces need root (CAP_SYS_ADMIN): run `sudo go test ./chaos -run %s` to include this test", t.Name())
+	}
+	if setnsSyscall[runtime.GOARCH] == 0 {
+		t.Skipf("no setns syscall number known for %s: no network namespace test", runtime.GOARCH)
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("iproute2's `ip` is not installed: no network namespace test")
+	}
+}
+
+// ipCmd runs `ip args...` for at most 10 s, on a context of its own: Cleanup calls it
+// after the test's context has ended.
+func ipCmd(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %v: %w: %s", args, err, out)
+	}
+	return nil
 }
 
 // setnsSyscall is setns(2)'s number by architecture (the syscall package lacks it; x/sys is
