@@ -78,6 +78,13 @@ func (c *serverConn) pump() bool {
 
 // deliver takes one of the node's responses and writes what is now in Seq order.
 func (c *serverConn) deliver(r kafka.Response) {
+	if fr, ok := r.Msg.(*kmsg.FetchResponse); ok && len(c.n.s.nodes) > 1 && !c.closed {
+		// The oracle judges a fetch answer when the node hands it out, which is when it
+		// decided it: the answer may then wait here, behind an earlier answer of the
+		// connection that is parked (a group member's OffsetCommit), while the node
+		// loses its leadership (finding 8).
+		c.n.s.oracle.answered(c.n, fr)
+	}
 	c.pending = append(c.pending, r)
 	for !c.closed {
 		i := c.find(c.next)
@@ -97,9 +104,6 @@ func (c *serverConn) deliver(r kafka.Response) {
 		}
 		if r.Msg == nil {
 			continue
-		}
-		if fr, ok := r.Msg.(*kmsg.FetchResponse); ok && len(c.n.s.nodes) > 1 {
-			c.n.s.oracle.answered(c.n, fr)
 		}
 		buf := kafka.AppendResponse(nil, r.CorrelationID, r.Msg)
 		c.n.s.tr.line(c.n.s.now, c.n.who, "resp").i("conn", int64(c.id)).i("seq", int64(r.Seq)).
