@@ -85,6 +85,17 @@ func TestGroupAssignmentCheck(t *testing.T) {
 		t.Fatalf("overlap: %v", s.res.Violations)
 	}
 
+	// A generation formed twice (the first never synced), with one member first: the
+	// answers of the second are checked against the second plan only.
+	s = groupSim(3)
+	s.groupPlan(s.clients[0], 3, "a", map[string][]int32{"a": {0, 1, 2}})
+	s.groupPlan(s.clients[0], 3, "a", plan)
+	s.groupAssigned(s.clients[0], 3, "a", []int32{0, 1})
+	s.groupAssigned(s.clients[1], 3, "b", []int32{2})
+	if s.res.ViolationCount != 0 {
+		t.Fatalf("a generation formed twice: %v", s.res.Violations)
+	}
+
 	s = groupSim(3)
 	s.groupPlan(s.clients[0], 2, "a", map[string][]int32{"a": {0}, "b": {1}})
 	s.groupAssigned(s.clients[0], 2, "a", []int32{0})

@@ -118,10 +118,12 @@ func (s *Sim) groupAssigned(cc *clientConn, gen int32, member string, parts []in
 		if gv.covered || len(plan) != len(gv.got) {
 			continue
 		}
+		// The answers are this plan's (another plan of the generation may have had as
+		// many members, its SyncGroup never completed).
 		all := true
-		for id := range plan {
-			_, ok := gv.got[id]
-			all = all && ok
+		for id, want := range plan {
+			got, ok := gv.got[id]
+			all = all && ok && slices.Equal(got, want)
 		}
 		if !all {
 			continue
