@@ -40,6 +40,11 @@ func (n *Node) handleOffsetCommit(req *Request, m *kmsg.OffsetCommitRequest) {
 			out.Partition = rp.Partition
 			if p := n.partition(rt.Topic, rp.Partition); p == nil || p.deleted {
 				out.ErrorCode = errCodeOf(errUnknownTopic)
+				if n.cl != nil && !n.cl.metaReady {
+					// A restarted node that has not caught up: the topic may exist, and
+					// this node cannot coordinate yet anyway (retriable).
+					out.ErrorCode = errCodeOf(group.ErrNotCoordinator)
+				}
 				continue
 			}
 			co := group.CommitOffset{TopicPartition: group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch}
