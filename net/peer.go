@@ -69,9 +69,11 @@ const (
 	// MaxPeerQueuedBytes bounds the approximate bytes queued for one peer (see
 	// peerQueuedBytes): with two peers, 32 MiB of a node's memory budget.
 	MaxPeerQueuedBytes = 16 << 20
-	// MaxPeerInboundBatches bounds the decoded batches waiting for the loop: at most
-	// 256 frames of about peerFrameTargetBytes (256 KiB), 64 MiB.
-	MaxPeerInboundBatches = 256
+	// MaxPeerInboundBatches bounds the decoded batches waiting for the loop: frames are
+	// about peerFrameTargetBytes (256 KiB), or one MsgApp of up to raft's MaxSizePerMsg
+	// (1 MiB), so at most about 40 MiB. A full queue holds the reader back (TCP
+	// backpressure) for up to PeerInboundWait before it drops.
+	MaxPeerInboundBatches = 32
 	// PeerInboundWait is how long a reader waits for room in Received before it drops.
 	PeerInboundWait = time.Second
 	// PeerHandshakeTimeout bounds the dial plus handshake of a connection.
