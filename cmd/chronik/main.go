@@ -49,6 +49,7 @@ type options struct {
 	metricsListen                string
 	quiet                        bool
 	memoryLimit                  int64
+	clusterID                    string
 
 	// Cluster mode.
 	peers, clusterFile, peerListen string
@@ -81,6 +82,7 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.initialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long a new group waits for more members before its first rebalance; 0 for none (group.initial.rebalance.delay.ms)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over HTTP on this address, e.g. 127.0.0.1:9644 (default: off)")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
+	fs.StringVar(&o.clusterID, "cluster-id", "chronik", "the cluster's id, in Metadata and DescribeCluster; peers with another id are refused by the peer transport")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 768<<20, "soft limit on the Go heap in bytes (runtime/debug.SetMemoryLimit): the GC works harder as the heap nears it; 0 leaves the runtime's default (GOMEMLIMIT)")
 	fs.StringVar(&o.peers, "peers", "", "cluster mode: every node, this one included, as comma-separated id=kafkaHost:kafkaPort/peerHost:peerPort (default: a single node)")
 	fs.StringVar(&o.clusterFile, "cluster-file", "", "cluster mode: a file of -peers entries, one per line (# comments)")
@@ -150,6 +152,7 @@ func (o *options) nodeConfig() (kafka.Config, error) {
 		windowMs = o.groupCommitWindow.Milliseconds()
 	}
 	return kafka.Config{
+		ClusterID:           o.clusterID,
 		NodeID:              int32(o.nodeID),
 		Host:                host,
 		Port:                int32(port),
