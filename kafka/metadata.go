@@ -14,12 +14,15 @@ package kafka
 // old one's files.
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -131,7 +134,7 @@ func decodeMeta(batch []byte) (cmd metaCommand, ok bool, err error) {
 		return cmd, false, nil
 	}
 	recs := b.Records
-	l, n := varint(recs)
+	l, n := binary.Varint(recs)
 	if n <= 0 || l < 0 || int64(len(recs)-n) < l {
 		return cmd, false, errors.New("kafka: metadata batch: truncated record")
 	}
@@ -143,28 +146,6 @@ func decodeMeta(batch []byte) (cmd metaCommand, ok bool, err error) {
 		return cmd, false, fmt.Errorf("kafka: metadata command: %w", err)
 	}
 	return cmd, true, nil
-}
-
-// varint decodes a zigzag varint (record lengths).
-func varint(b []byte) (int64, int) {
-	var ux uint64
-	var s uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		if c < 0x80 {
-			ux |= uint64(c) << s
-			x := int64(ux >> 1)
-			if ux&1 != 0 {
-				x = ^x
-			}
-			return x, i + 1
-		}
-		ux |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
 }
 
 // proposeMeta proposes cmd; done runs when this node applies it (with its outcome) or
@@ -202,18 +183,7 @@ func (n *Node) expireMetaWaits() {
 	}
 }
 
-func sortedSeqs(m map[uint64]*metaWait) []uint64 {
-	s := make([]uint64, 0, len(m))
-	for k := range m {
-		s = append(s, k)
-	}
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
-}
+func sortedSeqs(m map[uint64]*metaWait) []uint64 { return slices.Sorted(maps.Keys(m)) }
 
 // replayMeta applies the committed metadata log at open: Raft does not apply again what
 // was committed before a restart (the log is the state machine).

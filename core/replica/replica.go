@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -845,12 +846,7 @@ func (r *Replica) InSync(dst []uint64) []uint64 {
 			dst = append(dst, id)
 		}
 	})
-	ids := dst[start:]
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
+	slices.Sort(dst[start:])
 	return dst
 }
 
