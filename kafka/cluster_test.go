@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"testing"
+	"testing/cryptotest"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,6 +31,8 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T, size int) *testCluster {
+	// etcd raft's election jitter reads crypto/rand: pinned, so that a failure replays.
+	cryptotest.SetGlobalRandom(t, 1)
 	c := &testCluster{t: t, nowMs: groupTestNowMs}
 	for i := range size {
 		c.peers = append(c.peers, Peer{ID: int32(i + 1), Host: "127.0.0.1", Port: int32(9092 + i), PeerAddr: fmt.Sprintf("n%d", i+1)})
@@ -286,7 +289,7 @@ func TestClusterFailover(t *testing.T) {
 		}
 		recs := b.Records
 		for range b.NumRecords {
-			l, n := varint(recs)
+			l, n := binary.Varint(recs)
 			var r kmsg.Record
 			if err := r.ReadFrom(recs[:n+int(l)]); err != nil {
 				t.Fatal(err)
@@ -483,7 +486,9 @@ func TestClusterIdleQuiesces(t *testing.T) {
 		t.Fatal("node 1 leads nothing")
 	}
 	c.cut[dead] = true
-	c.run(6000)
+	// Liveness notices in an election timeout; the two survivors may split votes a few
+	// times (each campaigns when it notices), so allow several election rounds.
+	c.run(12000)
 	for _, p := range c.nodes[1].topics["big"].partitions {
 		l := p.leaderNode()
 		if l < 0 || l == int32(dead+1) {
