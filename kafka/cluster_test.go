@@ -554,3 +554,60 @@ func TestClusterPreferredLeaderRebalance(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterBadAdmin: admin requests a cluster must refuse get Kafka's codes, and
+// nothing is created.
+func TestClusterBadAdmin(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	create := func(rt kmsg.CreateTopicsRequestTopic) int16 {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.SetVersion(7)
+		req.Topics = []kmsg.CreateTopicsRequestTopic{rt}
+		return c.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+	}
+	topic := func(name string, parts int32, rf int16) kmsg.CreateTopicsRequestTopic {
+		return kmsg.CreateTopicsRequestTopic{Topic: name, NumPartitions: parts, ReplicationFactor: rf}
+	}
+	if code := create(topic("rf4", 1, 4)); code != kerr.InvalidReplicationFactor.Code {
+		t.Errorf("RF 4 on 3 nodes: code %d", code)
+	}
+	bad := topic("assign", -1, -1)
+	bad.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1, 9}}}
+	if code := create(bad); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("assignment naming node 9: code %d", code)
+	}
+	twice := topic("twice", -1, -1)
+	twice.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{2, 2}}}
+	if code := create(twice); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("assignment naming node 2 twice: code %d", code)
+	}
+	if code := create(topic(offsetsTopic, 1, 3)); code != kerr.InvalidTopicException.Code {
+		t.Errorf("creating %s: code %d", offsetsTopic, code)
+	}
+	if code := create(topic("ok", 2, 3)); code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	if code := create(topic("ok", 2, 3)); code != kerr.TopicAlreadyExists.Code {
+		t.Errorf("create again: code %d", code)
+	}
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "ok", Count: 1}}
+	if code := c.do(2, cp).(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode; code != kerr.InvalidPartitions.Code {
+		t.Errorf("shrink to 1 partition: code %d", code)
+	}
+	c.run(1000)
+	if r := c.produce(c.leaderOf(0, "ok", 0), "ok", 7, -1, fuzzBatch("x")); r.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("produce to partition 7 of 2: code %d", r.ErrorCode)
+	}
+	for i, n := range c.nodes {
+		for _, name := range []string{"rf4", "assign", "twice"} {
+			if n.topics[name] != nil {
+				t.Errorf("node %d created %s", i+1, name)
+			}
+		}
+		if len(n.topics["ok"].partitions) != 2 {
+			t.Errorf("node %d: ok has %d partitions", i+1, len(n.topics["ok"].partitions))
+		}
+	}
+}
