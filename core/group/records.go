@@ -4,12 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"chronik/core/record"
 )
 
 // Record versions written to the internal topic, as Kafka 2.3+ writes them: offset commit
@@ -132,8 +133,6 @@ func ParseRecord(key, value []byte) (Record, error) {
 	}
 }
 
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
-
 // AppendBatch appends recs to dst as one uncompressed v2 record batch with base offset 0,
 // every record stamped timestampMs, no producer id: the form Kafka's coordinator writes.
 func AppendBatch(dst []byte, recs []Record, timestampMs int64) []byte {
@@ -156,10 +155,7 @@ func AppendBatch(dst []byte, recs []Record, timestampMs int64) []byte {
 		Records:              body,
 	}
 	dst = b.AppendTo(dst)
-	batch := dst[start:]
-	binary.BigEndian.PutUint32(batch[8:], uint32(len(batch)-12))
-	// The CRC covers attributes (byte 21) to the end.
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32c))
+	record.FixLengthAndCRC(dst[start:])
 	return dst
 }
 
