@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,7 @@ type options struct {
 	quiet                        bool
 	memoryLimit                  int64
 	clusterID                    string
+	cpuProfile                   string
 
 	// Cluster mode.
 	peers, clusterFile, peerListen string
@@ -84,6 +86,7 @@ func parse(args []string) (*options, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "log only errors")
 	fs.StringVar(&o.clusterID, "cluster-id", "chronik", "the cluster's id, in Metadata and DescribeCluster; peers with another id are refused by the peer transport")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 768<<20, "soft limit on the Go heap in bytes (runtime/debug.SetMemoryLimit): the GC works harder as the heap nears it; 0 leaves the runtime's default (GOMEMLIMIT)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to this file from start to shutdown; {node} in the name becomes the node id")
 	fs.StringVar(&o.peers, "peers", "", "cluster mode: every node, this one included, as comma-separated id=kafkaHost:kafkaPort/peerHost:peerPort (default: a single node)")
 	fs.StringVar(&o.clusterFile, "cluster-file", "", "cluster mode: a file of -peers entries, one per line (# comments)")
 	fs.StringVar(&o.peerListen, "peer-listen", "", "address the peer (Raft) listener binds (default: this node's peerHost:peerPort in -peers)")
@@ -233,6 +236,20 @@ func run(args []string) error {
 	cfg, err := o.nodeConfig()
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(strings.ReplaceAll(o.cpuProfile, "{node}", strconv.Itoa(int(cfg.NodeID))))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if o.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(o.memoryLimit)
