@@ -75,6 +75,9 @@ type clusterState struct {
 	touched     []*partition
 	metaTouched bool
 
+	// cacheBudget bounds the entry caches of the partition replicas together.
+	cacheBudget replica.CacheBudget
+
 	electionTicks int
 	nextTickMs    int64
 	tickCount     uint64
@@ -121,6 +124,7 @@ func (n *Node) openCluster() error {
 		peers:       append([]Peer(nil), n.cfg.Peers...),
 		metaDir:     path.Join(n.cfg.DataDir, metadataDir),
 		nextGroup:   MetadataGroup + 1,
+		cacheBudget: replica.CacheBudget{Limit: nodeCacheBudgetBytes, Floor: replicaCacheFloorBytes},
 		groups:      map[uint64]*partition{},
 		byGroup:     map[uint64]*partition{},
 		lastHeardMs: map[uint64]int64{},

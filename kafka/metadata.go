@@ -36,10 +36,17 @@ import (
 // partition name, so single-node loading never mistakes it for one).
 const metadataDir = "@metadata"
 
-// Per-replica memory bounds (docs/replication.md, "Memory").
+// Replica memory bounds (docs/replication.md, "Memory"). An active replica's entry cache
+// may hold replicaCacheBytes while the node's caches together stay within
+// nodeCacheBudgetBytes, and replicaCacheFloorBytes past it. Under load a replica's log
+// runs up to the leader's uncommitted bound (replicaMaxUncommittedBytes) ahead of what it
+// has applied, so a cache a little larger than that spares every replica reading its
+// entries back from the log to apply them, and the leader to send them.
 const (
-	replicaCacheBytes          = 1 << 20
 	replicaMaxUncommittedBytes = 16 << 20
+	replicaCacheBytes          = replicaMaxUncommittedBytes + 8<<20
+	replicaCacheFloorBytes     = 1 << 20
+	nodeCacheBudgetBytes       = 128 << 20
 )
 
 // metaCommand is one entry of the metadata log.
@@ -401,6 +408,7 @@ func (n *Node) openReplica(p *partition) error {
 		// budget: the entry cache (dropped when the group quiesces) and the leader's
 		// uncommitted entries.
 		MaxCacheBytes:       replicaCacheBytes,
+		CacheBudget:         &n.cl.cacheBudget,
 		MaxUncommittedBytes: replicaMaxUncommittedBytes,
 		OnWrite: func(h record.Header) {
 			p.noteWritten(h)

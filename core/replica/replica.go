@@ -35,6 +35,9 @@ type Config struct {
 	// MaxCacheBytes bounds the cache of recently appended entries (storage.go); default
 	// 4 MiB, negative disables it.
 	MaxCacheBytes int
+	// CacheBudget, when set, is shared by the replicas of one event loop and bounds their
+	// caches together (storage.go).
+	CacheBudget *CacheBudget
 	// Log configures the partition log.
 	Log log.Config
 	// Logger receives raft's messages; nil discards them (raft's default logger is a
@@ -254,7 +257,7 @@ func Open(fsys log.FS, dir string, cfg Config, nowMs int64) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.onWrite, st.onTruncate = cfg.OnWrite, cfg.OnTruncate
+	st.onWrite, st.onTruncate, st.budget = cfg.OnWrite, cfg.OnTruncate, cfg.CacheBudget
 	applied := st.first - 1
 	// The log is the state machine: whatever was committed and survived is applied.
 	applied = max(applied, st.state.hard.Commit)
@@ -268,6 +271,10 @@ func Open(fsys log.FS, dir string, cfg Config, nowMs int64) (*Replica, error) {
 		MaxSizePerMsg:             cfg.MaxSizePerMsgBytes,
 		MaxInflightMsgs:           cfg.MaxInflightMsgs,
 		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
+		// What one Ready hands to apply; raft's default (MaxSizePerMsg) is one entry of a
+		// full batch, so applying fell behind under load, past the cache, and the
+		// entries were read back from the log.
+		MaxCommittedSizePerReady:  max(cfg.MaxUncommittedBytes, cfg.MaxSizePerMsgBytes),
 		CheckQuorum:               true,
 		PreVote:                   true,
 		DisableProposalForwarding: !cfg.AllowForwarding,

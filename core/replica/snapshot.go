@@ -366,6 +366,7 @@ func (s *Storage) moveStart(first, prevTerm uint64, offset, ord int64, producers
 		// Resliced, never cleared: slices Entries returned alias the array.
 		s.cache = s.cache[n:]
 		s.cacheFirst = first
+		s.account()
 	}
 }
 
@@ -403,6 +404,7 @@ func (s *Storage) install(snap pb.Snapshot) (offset int64, producers []byte, err
 	s.recent, s.recentFirst = s.recent[:0], first
 	// A new array: slices Entries returned alias the old one.
 	s.cache, s.cacheFirst, s.cacheBytes = nil, first, 0
+	s.account()
 	s.installs++
 	return offset, producers, nil
 }

@@ -69,6 +69,10 @@ type Storage struct {
 	cacheFirst    uint64
 	cacheBytes    int
 	maxCacheBytes int
+	// budget, when set, is shared with the other replicas of the event loop; accounted
+	// is what this cache has added to budget.used (cacheBytes as of the last account).
+	budget    *CacheBudget
+	accounted int
 
 	scratch []byte // the batches of one append, reused
 
@@ -87,6 +91,19 @@ type epoch struct {
 	index  uint64
 	offset int64
 }
+
+// CacheBudget bounds the entry caches of the replicas of one event loop together (all of
+// them run on that loop, so it needs no lock). While the caches hold at most Limit bytes
+// together, each may grow to its MaxCacheBytes; past Limit, a cache that appends keeps at
+// most Floor bytes (its newest entry at least). Memory is then bounded by Limit plus, per
+// active replica, Floor and one entry; idle replicas drop their caches (Quiesce).
+type CacheBudget struct {
+	Limit, Floor int
+	used         int
+}
+
+// Used is the bytes the caches hold together.
+func (b *CacheBudget) Used() int { return b.used }
 
 // Errors of Storage.
 var (
@@ -380,6 +397,15 @@ func (s *Storage) noteRecent(offset int64) {
 // idle replicas hold no entry memory.
 func (s *Storage) dropCache() {
 	s.cache, s.cacheBytes = nil, 0
+	s.account()
+}
+
+// account brings the budget up to date with cacheBytes.
+func (s *Storage) account() {
+	if s.budget != nil {
+		s.budget.used += s.cacheBytes - s.accounted
+	}
+	s.accounted = s.cacheBytes
 }
 
 // offsetEnd is the offset after entry i, in [first-1, LastIndex()].
@@ -387,9 +413,10 @@ func (s *Storage) offsetEnd(i uint64) int64 { return s.offsetOf(i + 1) }
 
 // append writes ents (consecutive, from MsgStorageAppend) to the log, first cutting every
 // entry at or after ents[0]'s index (raft's step 1: a new entry replaces the old ones from
-// its index on). The write is volatile; the next SyncJob makes it durable. ents are not
-// modified: each is copied into a scratch buffer whose baseOffset and partitionLeaderEpoch
-// the log and appendStored rewrite.
+// its index on). The write is volatile; the next SyncJob makes it durable. Small entries
+// are copied into a scratch buffer whose baseOffset and partitionLeaderEpoch the log and
+// appendStored rewrite; large ones are written from their own bytes, those two fields
+// set in place (inPlaceBytes).
 func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
 	if len(ents) == 0 {
 		return nil
@@ -409,6 +436,21 @@ func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
 		if e.Term > math.MaxInt32 {
 			return fmt.Errorf("%w: entry %d term %d", errTermTooLarge, e.Index, e.Term)
 		}
+		if e.Type == pb.EntryNormal && len(e.Data) >= inPlaceBytes {
+			// Written from its own bytes, stamped in place, not copied: see inPlaceBytes.
+			if h, err := record.ParseHeader(e.Data); err != nil || h.Size() != len(e.Data) {
+				return fmt.Errorf("%w: entry %d", errNotOneBatch, e.Index)
+			}
+			if err := s.flush(s.scratch, nowMs); err != nil {
+				return err
+			}
+			s.scratch = s.scratch[:0]
+			record.SetPartitionLeaderEpoch(e.Data, int32(e.Term))
+			if err := s.flush(e.Data, nowMs); err != nil {
+				return err
+			}
+			continue
+		}
 		var err error
 		if s.scratch, err = appendStored(s.scratch, e); err != nil {
 			return err
@@ -420,6 +462,17 @@ func (s *Storage) append(ents []pb.Entry, nowMs int64) error {
 	s.cacheAppend(ents)
 	return nil
 }
+
+// inPlaceBytes: a normal entry with at least this much data is written to the log from
+// its own bytes, its partitionLeaderEpoch and baseOffset set in place, instead of being
+// copied to the scratch buffer first (a copy of every byte replicated, on every node).
+// That writes into bytes raft and the transport share, and is safe because it happens
+// once per entry, in the Ready that first persists it, before any message carrying the
+// entry leaves the loop (a leader's entries are its proposals, a follower's were decoded
+// for it alone), and because the values are the same on every replica: the term, and the
+// offset the log-matching property gives entry i on every log that holds it. Smaller
+// entries share one write through the scratch buffer.
+const inPlaceBytes = 64 << 10
 
 // flush appends the stored batches in b to the log and notes their epochs and offsets.
 func (s *Storage) flush(b []byte, nowMs int64) error {
@@ -475,12 +528,13 @@ func (s *Storage) truncate(lo uint64) error {
 		// Capped, so that the next append copies instead of overwriting entries that a
 		// slice Entries returned may still show.
 		s.cache = s.cache[:keep:keep]
+		s.account()
 	}
 	return nil
 }
 
 // cacheAppend adds ents, just appended, to the cache and evicts the oldest entries past
-// maxCacheBytes.
+// maxCacheBytes, or past the budget's Floor while the budget is exceeded.
 func (s *Storage) cacheAppend(ents []pb.Entry) {
 	if s.maxCacheBytes <= 0 {
 		return
@@ -492,14 +546,19 @@ func (s *Storage) cacheAppend(ents []pb.Entry) {
 	for i := range ents {
 		s.cacheBytes += len(ents[i].Data)
 	}
+	limit := s.maxCacheBytes
+	if b := s.budget; b != nil && b.used+s.cacheBytes-s.accounted > b.Limit {
+		limit = min(limit, b.Floor)
+	}
 	n := 0
-	for n < len(s.cache)-1 && s.cacheBytes > s.maxCacheBytes {
+	for n < len(s.cache)-1 && s.cacheBytes > limit {
 		s.cacheBytes -= len(s.cache[n].Data)
 		n++
 	}
 	// Resliced, never shifted: slices Entries returned alias the array.
 	s.cache = s.cache[n:]
 	s.cacheFirst += uint64(n)
+	s.account()
 }
 
 // OffsetForLeaderEpoch answers Kafka's OffsetForLeaderEpoch from the epochs: the largest
@@ -525,5 +584,6 @@ func (s *Storage) OffsetForLeaderEpoch(leaderEpoch int32) (epochOut int32, endOf
 func (s *Storage) Log() *log.Log { return s.log }
 
 func (s *Storage) close() error {
+	s.dropCache()
 	return errors.Join(s.log.Close(), s.state.close())
 }

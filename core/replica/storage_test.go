@@ -264,3 +264,67 @@ func TestStorageOffsetsFromOrdinals(t *testing.T) {
 	}
 	check("reopened", re, 5) // rebuilt with the default window: from recent
 }
+
+// TestCacheBudget: storages sharing a budget grow their caches to MaxCacheBytes while
+// together within Limit, keep Floor once past it, and give their bytes back when they
+// drop their caches, truncate or close.
+func TestCacheBudget(t *testing.T) {
+	size := len(entriesOf(1, 1)[0].Data)
+	budget := &CacheBudget{Limit: 10 * size, Floor: 2 * size}
+	open := func(dir string) *Storage {
+		s, err := openStorage(disk.NewMem(), dir, log.Config{}, 0, &pb.ConfState{Voters: []uint64{1, 2, 3}}, 8*size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.budget = budget
+		return s
+	}
+	a, b := open("a"), open("b")
+	sum := func() int { return a.cacheBytes + b.cacheBytes }
+	appendOne := func(s *Storage, term uint64) {
+		t.Helper()
+		last, _ := s.LastIndex()
+		e := pb.Entry{Index: last + 1, Term: term, Data: makeBatch(batchSpec{records: 1})}
+		if err := s.append([]pb.Entry{e}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if budget.Used() != sum() {
+			t.Fatalf("budget used %d, caches hold %d", budget.Used(), sum())
+		}
+	}
+	for range 12 {
+		appendOne(a, 1)
+	}
+	if a.cacheBytes != 8*size {
+		t.Fatalf("a alone caches %d bytes, want its max %d", a.cacheBytes, 8*size)
+	}
+	for range 3 {
+		appendOne(b, 1)
+	}
+	if b.cacheBytes != 2*size {
+		t.Fatalf("b past the budget caches %d bytes, want the floor %d", b.cacheBytes, 2*size)
+	}
+	appendOne(a, 1)
+	if a.cacheBytes != 2*size {
+		t.Fatalf("a past the budget caches %d bytes, want the floor %d", a.cacheBytes, 2*size)
+	}
+	if err := a.truncate(a.lastIndex()); err != nil {
+		t.Fatal(err)
+	}
+	if budget.Used() != sum() || a.cacheBytes != size {
+		t.Fatalf("after truncate: used %d, a %d, b %d", budget.Used(), a.cacheBytes, b.cacheBytes)
+	}
+	a.dropCache()
+	if budget.Used() != b.cacheBytes {
+		t.Fatalf("after dropCache: used %d, b %d", budget.Used(), b.cacheBytes)
+	}
+	if err := b.close(); err != nil {
+		t.Fatal(err)
+	}
+	if budget.Used() != 0 {
+		t.Fatalf("after close: used %d", budget.Used())
+	}
+	if err := a.close(); err != nil {
+		t.Fatal(err)
+	}
+}
