@@ -27,7 +27,8 @@ import (
 //  2. One writer goroutine per peer owns one outbound TCP (or TLS) connection: it dials
 //     with capped, jittered exponential backoff, shakes hands (cluster id, node ids,
 //     version), then encodes whatever is queued into batch frames and writes them.
-//     Heartbeats and their responses travel as compact tuples. While the peer is
+//     Heartbeats and their responses travel as compact tuples; large entry data goes to
+//     the socket from the entries' own bytes (writev), not copied. While the peer is
 //     unreachable, what is queued is discarded at each failed attempt, so stale messages
 //     do not pile up.
 //  3. An accept goroutine takes inbound connections on the peer listener; each has one
@@ -48,7 +49,8 @@ type GroupMessage struct {
 }
 
 // PeerBatch is the messages one frame from a peer carried, in the order they were sent.
-// The receiver owns Msgs.
+// The receiver owns Msgs and everything they reference: large entry data aliases the
+// frame it arrived in, which the transport hands over and never touches again.
 type PeerBatch struct {
 	From NodeID
 	Msgs []GroupMessage
@@ -57,7 +59,7 @@ type PeerBatch struct {
 // Limits and timings of the peer transport.
 const (
 	// PeerProtocolVersion is the wire format version in every frame.
-	PeerProtocolVersion = 1
+	PeerProtocolVersion = 2
 	// MaxPeerFrameBytes is the largest frame sent or accepted. A single message that does
 	// not fit is dropped (raft's MaxSizePerMsg, 1 MiB, keeps MsgApp far below it).
 	MaxPeerFrameBytes = 32 << 20
@@ -217,7 +219,8 @@ func NewPeerTransport(cfg PeerConfig) (*PeerTransport, error) {
 // (unless the connection fails), msgs[n:] were dropped because the peer's queue is full
 // or the peer is unknown. It never blocks. Send copies msgs but not the slices inside the
 // messages (entries, context): raft never writes them after handing them out, and
-// neither may the caller.
+// neither may the caller, since the writer goroutine reads them, and writes large entry
+// data to the socket straight from them, after Send returns.
 func (t *PeerTransport) Send(to NodeID, msgs []GroupMessage) int {
 	p := t.peers[to]
 	if p == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -18,9 +19,17 @@ import (
 //	  kind 0 (full message):   length uvarint | raftpb.Message (gogoproto Marshal)
 //	  kind 1 (heartbeat):      term uvarint | commit uvarint
 //	  kind 2 (heartbeat resp): term uvarint
+//	  kind 3 (append):         length uvarint | raftpb.Message without Entries (gogoproto) |
+//	                           count uvarint | count × (term uvarint | index uvarint |
+//	                           type uvarint | data length+1 uvarint, 0 for nil | data)
 //
 // A heartbeat entry rebuilds raftpb.Message{Type, To: receiver, From: sender, Term,
 // Commit}; only messages that are exactly that are encoded so (compactPeerHeartbeat).
+//
+// An append carries a message's entries outside gogoproto so that their data need not be
+// copied: the sender writes data longer than peerEntryCopyMaxBytes to the socket from the
+// entry's own bytes (peerFrames, writev), and the receiver's entries alias the frame for
+// data longer than peerEntryAliasMinBytes (peerFrameReader owns that buffer rule).
 const (
 	peerFrameHello  byte = 1
 	peerFrameAck    byte = 2
@@ -30,6 +39,7 @@ const (
 	peerEntryFull          byte = 0
 	peerEntryHeartbeat     byte = 1
 	peerEntryHeartbeatResp byte = 2
+	peerEntryAppend        byte = 3
 
 	peerMagic = "CRFT"
 	// maxPeerClusterIDBytes bounds the cluster id in a handshake.
@@ -41,6 +51,19 @@ const (
 	maxPeerEntryArena = 256
 	// minPeerEntryBytes is the smallest encoded entry: kind, group, one payload byte.
 	minPeerEntryBytes = 3
+	// maxPeerAppendEntries bounds the entries of one append; a message with more (raft's
+	// MaxSizePerMsg keeps real ones far below) travels as a full message.
+	maxPeerAppendEntries = MaxPeerFrameMessages
+	// minPeerAppendEntryBytes is the smallest encoded entry of an append: term, index,
+	// type and data length of one byte each.
+	minPeerAppendEntryBytes = 4
+	// peerEntryCopyMaxBytes is the most entry data the sender copies into the frame buffer
+	// over a TCP connection; longer data goes to writev from the entry's own bytes.
+	peerEntryCopyMaxBytes = 4 << 10
+	// peerEntryAliasMinBytes: a decoded entry's data longer than this aliases the frame;
+	// shorter data is copied, so that a small entry a replica keeps in its cache does not
+	// pin a whole frame (up to peerFrameTargetBytes) that its byte count does not show.
+	peerEntryAliasMinBytes = 64 << 10
 )
 
 // ErrPeerFrame marks a malformed frame from a peer; the connection that sent it is closed.
@@ -117,9 +140,11 @@ func appendPeerBatchStart(buf []byte, from NodeID) ([]byte, int) {
 	return append(buf, 0, 0, 0, 0), at
 }
 
-// finishPeerBatch writes the length and the count of the batch frame that starts at at.
-func finishPeerBatch(buf []byte, at, count int) {
-	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+// finishPeerBatch writes the length and the count of the batch frame that starts at at;
+// referenced is the bytes of entry data the frame references instead of holding in buf
+// (peerFrames).
+func finishPeerBatch(buf []byte, at, count, referenced int) {
+	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4+referenced))
 	_, n := binary.Uvarint(buf[at+6:])
 	binary.BigEndian.PutUint32(buf[at+6+n:], uint32(count))
 }
@@ -140,44 +165,141 @@ func compactPeerHeartbeat(m *raftpb.Message, from, to NodeID) bool {
 		m.Responses == nil
 }
 
-// appendPeerEntry appends gm to an open batch frame from node from to node to.
-func appendPeerEntry(buf []byte, from, to NodeID, gm *GroupMessage) ([]byte, error) {
-	compact, size, _ := peerEntrySize(gm, from, to)
-	return appendPeerSizedEntry(buf, gm, compact, size)
+// peerEntryPlan is how one message is encoded as a batch entry.
+type peerEntryPlan struct {
+	kind byte
+	// size is, for kinds full and append, the gogoproto size of the message (for an append,
+	// of the message without its entries).
+	size int
+	// bytes is the whole entry's encoded size, referenced entry data included.
+	bytes int
 }
 
-// peerEntrySize says how gm is encoded: compact, or full with a marshaled size of size; max
-// bounds the whole entry's bytes.
-func peerEntrySize(gm *GroupMessage, from, to NodeID) (compact bool, size, max int) {
-	if compactPeerHeartbeat(&gm.Msg, from, to) {
-		return true, 0, 1 + 3*binary.MaxVarintLen64
-	}
-	size = gm.Msg.Size()
-	return false, size, 1 + 2*binary.MaxVarintLen64 + size
-}
-
-// appendPeerSizedEntry appends gm as peerEntrySize classified it.
-func appendPeerSizedEntry(buf []byte, gm *GroupMessage, compact bool, size int) ([]byte, error) {
+// planPeerEntry chooses the encoding of gm from node from to node to: a compact heartbeat
+// if it is exactly one, an append if it has entries (at most maxPeerAppendEntries), else a
+// full message (votes, responses, MsgSnap).
+func planPeerEntry(gm *GroupMessage, from, to NodeID) peerEntryPlan {
 	m := &gm.Msg
-	if compact {
+	switch {
+	case compactPeerHeartbeat(m, from, to):
 		if m.Type == raftpb.MsgHeartbeat {
-			buf = append(buf, peerEntryHeartbeat)
-			buf = binary.AppendUvarint(buf, gm.Group)
-			buf = binary.AppendUvarint(buf, m.Term)
-			return binary.AppendUvarint(buf, m.Commit), nil
+			return peerEntryPlan{kind: peerEntryHeartbeat,
+				bytes: 1 + uvarintLen(gm.Group) + uvarintLen(m.Term) + uvarintLen(m.Commit)}
 		}
-		buf = append(buf, peerEntryHeartbeatResp)
-		buf = binary.AppendUvarint(buf, gm.Group)
-		return binary.AppendUvarint(buf, m.Term), nil
+		return peerEntryPlan{kind: peerEntryHeartbeatResp, bytes: 1 + uvarintLen(gm.Group) + uvarintLen(m.Term)}
+	case len(m.Entries) > 0 && len(m.Entries) <= maxPeerAppendEntries:
+		return planPeerAppend(gm)
 	}
-	buf = append(buf, peerEntryFull)
-	buf = binary.AppendUvarint(buf, gm.Group)
+	return planPeerFull(gm)
+}
+
+// planPeerFull plans gm as a full message (kind 0).
+func planPeerFull(gm *GroupMessage) peerEntryPlan {
+	size := gm.Msg.Size()
+	return peerEntryPlan{kind: peerEntryFull, size: size,
+		bytes: 1 + uvarintLen(gm.Group) + uvarintLen(uint64(size)) + size}
+}
+
+// planPeerAppend plans gm, which has entries, as an append (kind 3).
+func planPeerAppend(gm *GroupMessage) peerEntryPlan {
+	head := gm.Msg
+	head.Entries = nil
+	size := head.Size()
+	n := 1 + uvarintLen(gm.Group) + uvarintLen(uint64(size)) + size + uvarintLen(uint64(len(gm.Msg.Entries)))
+	for i := range gm.Msg.Entries {
+		e := &gm.Msg.Entries[i]
+		n += uvarintLen(e.Term) + uvarintLen(e.Index) + uvarintLen(uint64(e.Type)) +
+			uvarintLen(peerDataLen(e.Data)) + len(e.Data)
+	}
+	return peerEntryPlan{kind: peerEntryAppend, size: size, bytes: n}
+}
+
+// peerDataLen is the data length field of an append's entry: 0 for nil data, else the
+// length plus one, so that nil and empty data both survive the round trip.
+func peerDataLen(data []byte) uint64 {
+	if data == nil {
+		return 0
+	}
+	return uint64(len(data)) + 1
+}
+
+// uvarintLen is the length of binary.AppendUvarint(nil, x).
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// appendEntry appends gm, planned as pl, to the open frame. On error nothing was appended.
+func (f *peerFrames) appendEntry(gm *GroupMessage, pl peerEntryPlan) error {
+	before := f.len()
+	m := &gm.Msg
+	switch pl.kind {
+	case peerEntryHeartbeat:
+		f.buf = append(f.buf, peerEntryHeartbeat)
+		f.buf = binary.AppendUvarint(f.buf, gm.Group)
+		f.buf = binary.AppendUvarint(f.buf, m.Term)
+		f.buf = binary.AppendUvarint(f.buf, m.Commit)
+	case peerEntryHeartbeatResp:
+		f.buf = append(f.buf, peerEntryHeartbeatResp)
+		f.buf = binary.AppendUvarint(f.buf, gm.Group)
+		f.buf = binary.AppendUvarint(f.buf, m.Term)
+	case peerEntryFull:
+		buf, err := appendPeerMarshaled(f.buf, peerEntryFull, gm.Group, m, pl.size)
+		if err != nil {
+			return err
+		}
+		f.buf = buf
+	case peerEntryAppend:
+		if err := f.appendAppend(gm, pl.size); err != nil {
+			return err
+		}
+	default:
+		panic(fmt.Sprintf("net: peer entry kind %d", pl.kind))
+	}
+	if got := f.len() - before; got != pl.bytes {
+		panic(fmt.Sprintf("net: peer entry of kind %d took %d bytes, planned %d", pl.kind, got, pl.bytes))
+	}
+	f.count++
+	return nil
+}
+
+// appendPeerMarshaled appends kind, group, size and m marshaled (size bytes) to buf. On
+// error it returns buf as it was.
+func appendPeerMarshaled(buf []byte, kind byte, group uint64, m *raftpb.Message, size int) ([]byte, error) {
+	start := len(buf)
+	buf = append(buf, kind)
+	buf = binary.AppendUvarint(buf, group)
 	buf = binary.AppendUvarint(buf, uint64(size))
 	buf = growPeerBuf(buf, size)
 	if _, err := m.MarshalToSizedBuffer(buf[len(buf)-size:]); err != nil {
-		return buf[:len(buf)-size], fmt.Errorf("net: marshal raft message: %w", err)
+		return buf[:start], fmt.Errorf("net: marshal raft message: %w", err)
 	}
 	return buf, nil
+}
+
+// appendAppend appends gm as an append entry: the message without its entries, marshaled
+// (size bytes), then the entries. Data longer than f.copyMax is referenced, not copied.
+func (f *peerFrames) appendAppend(gm *GroupMessage, size int) error {
+	head := gm.Msg
+	head.Entries = nil
+	buf, err := appendPeerMarshaled(f.buf, peerEntryAppend, gm.Group, &head, size)
+	if err != nil {
+		return err
+	}
+	ents := gm.Msg.Entries
+	buf = binary.AppendUvarint(buf, uint64(len(ents)))
+	for i := range ents {
+		e := &ents[i]
+		buf = binary.AppendUvarint(buf, e.Term)
+		buf = binary.AppendUvarint(buf, e.Index)
+		buf = binary.AppendUvarint(buf, uint64(e.Type))
+		buf = binary.AppendUvarint(buf, peerDataLen(e.Data))
+		if len(e.Data) > f.copyMax {
+			f.refs = append(f.refs, peerRef{at: len(buf), data: e.Data})
+			f.refBytes += len(e.Data)
+			continue
+		}
+		buf = append(buf, e.Data...)
+	}
+	f.buf = buf
+	return nil
 }
 
 // growPeerBuf extends buf by n bytes, reallocating at most once.
@@ -191,38 +313,40 @@ func growPeerBuf(buf []byte, n int) []byte {
 }
 
 // decodePeerBatch decodes a batch body (type and version included) that node from sent to
-// node to, appending its messages to msgs. On error msgs may hold a decoded prefix.
-func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]GroupMessage, error) {
+// node to, appending its messages to msgs. aliased reports whether some decoded entry's
+// Data aliases body (decodePeerAppend): then body belongs to the messages and must never
+// be reused. On error msgs may hold a decoded prefix.
+func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) (_ []GroupMessage, aliased bool, _ error) {
 	if len(body) < 2 || body[0] != peerFrameBatch {
-		return msgs, peerFrameErr("not a batch frame")
+		return msgs, false, peerFrameErr("not a batch frame")
 	}
 	if body[1] != PeerProtocolVersion {
-		return msgs, peerFrameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
+		return msgs, false, peerFrameErr("protocol version %d, want %d", body[1], PeerProtocolVersion)
 	}
 	p := body[2:]
 	sender, n := binary.Uvarint(p)
 	if n <= 0 || NodeID(sender) != from {
-		return msgs, peerFrameErr("batch from node %d on node %d's connection", sender, from)
+		return msgs, false, peerFrameErr("batch from node %d on node %d's connection", sender, from)
 	}
 	p = p[n:]
 	if len(p) < 4 {
-		return msgs, peerFrameErr("short batch header")
+		return msgs, false, peerFrameErr("short batch header")
 	}
 	count := int(binary.BigEndian.Uint32(p))
 	p = p[4:]
 	if count > MaxPeerFrameMessages || count > len(p)/minPeerEntryBytes {
-		return msgs, peerFrameErr("count %d in %d bytes", count, len(p))
+		return msgs, false, peerFrameErr("count %d in %d bytes", count, len(p))
 	}
 	msgs = growPeerMsgs(msgs, count)
-	var arena []raftpb.Entry // entries of the frame's messages share it (decodePeerFull)
+	var arena []raftpb.Entry // entries of the frame's messages share it (decodePeerFull, takePeerEntries)
 	for i := range count {
 		if len(p) < 1 {
-			return msgs, peerFrameErr("truncated entry")
+			return msgs, aliased, peerFrameErr("truncated entry")
 		}
 		kind := p[0]
 		group, n := binary.Uvarint(p[1:])
 		if n <= 0 {
-			return msgs, peerFrameErr("bad group id")
+			return msgs, aliased, peerFrameErr("bad group id")
 		}
 		p = p[1+n:]
 		gm := GroupMessage{Group: group}
@@ -232,18 +356,22 @@ func decodePeerBatch(body []byte, from, to NodeID, msgs []GroupMessage) ([]Group
 			p, err = decodePeerFull(p, &gm.Msg, &arena, count-i)
 		case peerEntryHeartbeat, peerEntryHeartbeatResp:
 			p, err = decodePeerHeartbeat(p, kind, from, to, &gm.Msg)
+		case peerEntryAppend:
+			var a bool
+			p, a, err = decodePeerAppend(p, &gm.Msg, &arena, count-i)
+			aliased = aliased || a
 		default:
 			err = peerFrameErr("entry kind %d", kind)
 		}
 		if err != nil {
-			return msgs, err
+			return msgs, aliased, err
 		}
 		msgs = append(msgs, gm)
 	}
 	if len(p) != 0 {
-		return msgs, peerFrameErr("%d bytes after the last entry", len(p))
+		return msgs, aliased, peerFrameErr("%d bytes after the last entry", len(p))
 	}
-	return msgs, nil
+	return msgs, aliased, nil
 }
 
 func growPeerMsgs(msgs []GroupMessage, n int) []GroupMessage {
@@ -299,4 +427,80 @@ func decodePeerHeartbeat(p []byte, kind byte, from, to NodeID, m *raftpb.Message
 		m.Type, m.Commit = raftpb.MsgHeartbeat, commit
 	}
 	return p, nil
+}
+
+// decodePeerAppend decodes one append entry (after its kind and group): the message
+// without entries, then the entries. An entry's Data longer than peerEntryAliasMinBytes
+// aliases p, capped at its length, and aliased is true; shorter data is copied. Entries
+// come from *arena as in decodePeerFull (left counts this message).
+func decodePeerAppend(p []byte, m *raftpb.Message, arena *[]raftpb.Entry, left int) (_ []byte, aliased bool, _ error) {
+	size, n := binary.Uvarint(p)
+	if n <= 0 || size > uint64(len(p)-n) {
+		return p, false, peerFrameErr("bad append message length")
+	}
+	p = p[n:]
+	if err := m.Unmarshal(p[:size]); err != nil {
+		return p, false, fmt.Errorf("%w: %v", ErrPeerFrame, err)
+	}
+	if m.Entries != nil {
+		return p, false, peerFrameErr("entries inside an append's message")
+	}
+	p = p[size:]
+	count, n := binary.Uvarint(p)
+	if n <= 0 || count == 0 || count > maxPeerAppendEntries || count > uint64(len(p)-n)/minPeerAppendEntryBytes {
+		return p, false, peerFrameErr("append of %d entries in %d bytes", count, len(p))
+	}
+	p = p[n:]
+	ents := takePeerEntries(arena, int(count), left)
+	for i := range ents {
+		e := &ents[i]
+		var typ, dataLen uint64
+		var ok bool
+		if e.Term, p, ok = peerUvarint(p); !ok {
+			return p, aliased, peerFrameErr("bad entry term")
+		}
+		if e.Index, p, ok = peerUvarint(p); !ok {
+			return p, aliased, peerFrameErr("bad entry index")
+		}
+		if typ, p, ok = peerUvarint(p); !ok || uint64(raftpb.EntryType(typ)) != typ {
+			return p, aliased, peerFrameErr("bad entry type")
+		}
+		e.Type = raftpb.EntryType(typ)
+		if dataLen, p, ok = peerUvarint(p); !ok || dataLen > uint64(len(p))+1 {
+			return p, aliased, peerFrameErr("bad entry data length")
+		}
+		if dataLen == 0 {
+			continue // nil Data
+		}
+		k := int(dataLen - 1)
+		if k > peerEntryAliasMinBytes {
+			e.Data, aliased = p[:k:k], true
+		} else {
+			e.Data = append(make([]byte, 0, k), p[:k]...)
+		}
+		p = p[k:]
+	}
+	m.Entries = ents
+	return p, aliased, nil
+}
+
+// takePeerEntries returns count zeroed entries, capped, from *arena: when the arena is too
+// small it is replaced by one with room for these and one entry for each of the other left-1
+// messages of the frame, at most maxPeerEntryArena.
+func takePeerEntries(arena *[]raftpb.Entry, count, left int) []raftpb.Entry {
+	if count > len(*arena) {
+		*arena = make([]raftpb.Entry, max(count, min(count+left-1, maxPeerEntryArena)))
+	}
+	ents := (*arena)[:count:count]
+	*arena = (*arena)[count:]
+	return ents
+}
+
+// peerUvarint reads a uvarint off the front of p.
+func peerUvarint(p []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(p)
+	if n <= 0 {
+		return 0, p, false
+	}
+	return v, p[n:], true
 }

@@ -32,15 +32,35 @@ func peerCodecMessages(from, to NodeID) []GroupMessage {
 	}
 }
 
+// encodePeerBatch encodes msgs as one batch frame, as a writer on a TCP connection does
+// (data over peerEntryCopyMaxBytes referenced, then gathered by writeTo).
 func encodePeerBatch(t testing.TB, from, to NodeID, msgs []GroupMessage) []byte {
-	buf, at := appendPeerBatchStart(nil, from)
+	return encodePeerBatchPlanned(t, from, to, msgs, planPeerEntry)
+}
+
+// encodePeerBatchPlanned is encodePeerBatch with each message encoded as plan says.
+func encodePeerBatchPlanned(t testing.TB, from, to NodeID, msgs []GroupMessage, plan func(*GroupMessage, NodeID, NodeID) peerEntryPlan) []byte {
+	if len(msgs) == 0 { // a writer sends no such frame, but it is valid
+		buf, at := appendPeerBatchStart(nil, from)
+		finishPeerBatch(buf, at, 0, 0)
+		return buf
+	}
+	f := peerFrames{copyMax: peerEntryCopyMaxBytes}
+	f.openFrame(from)
 	for i := range msgs {
-		var err error
-		if buf, err = appendPeerEntry(buf, from, to, &msgs[i]); err != nil {
+		if err := f.appendEntry(&msgs[i], plan(&msgs[i], from, to)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	finishPeerBatch(buf, at, len(msgs))
+	if n := f.closeFrame(); n != len(msgs) {
+		t.Fatalf("frame of %d messages, want %d", n, len(msgs))
+	}
+	want := f.len()
+	var w bytes.Buffer
+	if n, err := f.writeTo(&w); err != nil || n != int64(want) {
+		t.Fatalf("wrote %d bytes of %d: %v", n, want, err)
+	}
+	buf := w.Bytes()
 	if got := binary.BigEndian.Uint32(buf); int(got) != len(buf)-4 {
 		t.Fatalf("frame length %d, body %d", got, len(buf)-4)
 	}
@@ -50,7 +70,7 @@ func encodePeerBatch(t testing.TB, from, to NodeID, msgs []GroupMessage) []byte 
 func TestPeerBatchRoundTrip(t *testing.T) {
 	msgs := peerCodecMessages(3, 1)
 	frame := encodePeerBatch(t, 3, 1, msgs)
-	got, err := decodePeerBatch(frame[4:], 3, 1, nil)
+	got, _, err := decodePeerBatch(frame[4:], 3, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +101,13 @@ func TestPeerHeartbeatCompact(t *testing.T) {
 			if !tc.compact {
 				return
 			}
-			buf, err := appendPeerEntry(nil, 2, 1, &GroupMessage{Group: 100, Msg: tc.m})
-			if err != nil {
+			var f peerFrames
+			gm := &GroupMessage{Group: 100, Msg: tc.m}
+			if err := f.appendEntry(gm, planPeerEntry(gm, 2, 1)); err != nil {
 				t.Fatal(err)
 			}
-			if len(buf) != tc.bytes {
-				t.Fatalf("entry is %d bytes, want %d", len(buf), tc.bytes)
+			if len(f.buf) != tc.bytes {
+				t.Fatalf("entry is %d bytes, want %d", len(f.buf), tc.bytes)
 			}
 		})
 	}
@@ -109,7 +130,7 @@ func TestPeerDecodeRejects(t *testing.T) {
 		{"bad kind", mutate(func(b []byte) []byte { b[7] = 9; return b })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := decodePeerBatch(tc.body, 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
+			if _, _, err := decodePeerBatch(tc.body, 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
 				t.Fatalf("err = %v, want ErrPeerFrame", err)
 			}
 		})
@@ -137,12 +158,19 @@ func TestPeerHandshakeRoundTrip(t *testing.T) {
 func FuzzPeerDecodeBatch(f *testing.F) {
 	f.Add(encodePeerBatch(f, 3, 1, peerCodecMessages(3, 1))[4:])
 	f.Add(encodePeerBatch(f, 3, 1, peerCodecMessages(3, 1)[:3])[4:])
+	// Appends (kind 3): small entries, nil and empty data, data just over the copy
+	// threshold, heartbeats between them; and one entry over the alias threshold.
+	app := peerAppendMessages(3, 1)
+	f.Add(encodePeerBatch(f, 3, 1, []GroupMessage{app[0], app[1], app[3], app[5], app[7]})[4:])
+	f.Add(encodePeerBatch(f, 3, 1, []GroupMessage{app[4], app[9], app[10]})[4:])
+	f.Add(encodePeerBatch(f, 3, 1, []GroupMessage{peerTestApp(3, 1, 1, raftpb.Entry{Term: 1, Index: 2,
+		Data: peerTestData(peerEntryAliasMinBytes+1, 1)})})[4:])
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, err := decodePeerBatch(body, 3, 1, nil)
+		msgs, _, err := decodePeerBatch(body, 3, 1, nil)
 		if err != nil {
 			return
 		}
-		again, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
+		again, _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,12 +182,19 @@ func FuzzPeerDecodeBatch(f *testing.F) {
 			if msgs[i].Group != again[i].Group || a.Type != b.Type || a.Term != b.Term || a.Commit != b.Commit || a.Index != b.Index || len(a.Entries) != len(b.Entries) {
 				t.Fatalf("message %d: %+v, then %+v", i, msgs[i], again[i])
 			}
+			for j := range a.Entries {
+				x, y := a.Entries[j], b.Entries[j]
+				if x.Term != y.Term || x.Index != y.Index || x.Type != y.Type || !bytes.Equal(x.Data, y.Data) || (x.Data == nil) != (y.Data == nil) {
+					t.Fatalf("message %d entry %d: %+v, then %+v", i, j, x, y)
+				}
+			}
 		}
 	})
 }
 
 // TestPeerDecodedEntriesIndependent: the messages of a frame share one entry array, but
-// appending to one message's entries never changes another's.
+// appending to one message's entries never changes another's; both as appends (kind 3)
+// and as full messages (kind 0).
 func TestPeerDecodedEntriesIndependent(t *testing.T) {
 	var msgs []GroupMessage
 	for g := uint64(0); g < 10; g++ {
@@ -175,20 +210,25 @@ func TestPeerDecodedEntriesIndependent(t *testing.T) {
 		msgs[len(msgs)-1].Msg.Entries[i] = raftpb.Entry{Index: uint64(i), Data: []byte{1}}
 	}
 	msgs = append(msgs, msgs[1], msgs[2])
-	got, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, msgs) {
-		t.Fatal("round trip differs")
-	}
-	for i := range got {
-		got[i].Msg.Entries = append(got[i].Msg.Entries, raftpb.Entry{Index: 1 << 40})
-	}
-	for i := range got {
-		ents := got[i].Msg.Entries
-		if !reflect.DeepEqual(ents[:len(ents)-1], msgs[i].Msg.Entries) && len(msgs[i].Msg.Entries) > 0 {
-			t.Fatalf("message %d's entries changed by a neighbour's append", i)
+	for _, plan := range []func(*GroupMessage, NodeID, NodeID) peerEntryPlan{
+		planPeerEntry,
+		func(gm *GroupMessage, _, _ NodeID) peerEntryPlan { return planPeerFull(gm) },
+	} {
+		got, _, err := decodePeerBatch(encodePeerBatchPlanned(t, 3, 1, msgs, plan)[4:], 3, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, msgs) {
+			t.Fatal("round trip differs")
+		}
+		for i := range got {
+			got[i].Msg.Entries = append(got[i].Msg.Entries, raftpb.Entry{Index: 1 << 40})
+		}
+		for i := range got {
+			ents := got[i].Msg.Entries
+			if !reflect.DeepEqual(ents[:len(ents)-1], msgs[i].Msg.Entries) && len(msgs[i].Msg.Entries) > 0 {
+				t.Fatalf("message %d's entries changed by a neighbour's append", i)
+			}
 		}
 	}
 }
@@ -199,10 +239,10 @@ func TestPeerDecodeFrameMessageLimit(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = hb
 	}
-	if _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
+	if _, _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs)[4:], 3, 1, nil); !errors.Is(err, ErrPeerFrame) {
 		t.Fatalf("a frame of %d messages: err = %v", len(msgs), err)
 	}
-	if _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs[1:])[4:], 3, 1, nil); err != nil {
+	if _, _, err := decodePeerBatch(encodePeerBatch(t, 3, 1, msgs[1:])[4:], 3, 1, nil); err != nil {
 		t.Fatalf("a frame of %d messages: %v", len(msgs)-1, err)
 	}
 }

@@ -255,7 +255,7 @@ func (p *peer) stream(nc gonet.Conn) error {
 		nc.Close()
 	}()
 	defer func() { nc.Close(); <-dead }()
-	var buf []byte
+	f := peerFrames{copyMax: peerFrameCopyMax(nc)}
 	for {
 		select {
 		case <-p.wake:
@@ -265,81 +265,75 @@ func (p *peer) stream(nc gonet.Conn) error {
 			return ErrPeerClosed
 		}
 		q := p.take()
-		var err error
-		buf, err = p.writeAll(nc, buf[:0], q)
+		err := p.writeAll(nc, &f, q)
 		p.giveBack(q)
-		if cap(buf) > maxPeerBufBytes {
-			buf = nil
-		}
+		f.release()
 		if err != nil {
 			return err
 		}
 	}
 }
 
-// writeAll encodes q into batch frames and writes them. A frame closes, and is written,
-// once it holds peerFrameTargetBytes (a larger message travels alone, up to
-// MaxFrameBytes), so both ends reuse their buffers. It returns buf for reuse.
-func (p *peer) writeAll(nc gonet.Conn, buf []byte, q []GroupMessage) ([]byte, error) {
+// writeAll encodes q into batch frames in f and writes them. A frame closes, and is
+// written, once it holds peerFrameTargetBytes (a larger message travels alone, up to
+// MaxFrameBytes), so both ends reuse their buffers. Sizes count referenced entry data
+// (peerFrames) like copied bytes.
+func (p *peer) writeAll(nc gonet.Conn, f *peerFrames, q []GroupMessage) error {
 	cfg := &p.t.cfg
 	from, to := cfg.ID, p.id
-	count, pending := 0, 0 // messages in the open frame; in closed frames not yet written
+	pending := 0 // messages in closed frames not yet written
 	write := func() error {
-		if len(buf) == 0 {
+		if f.len() == 0 {
 			return nil
 		}
 		if err := nc.SetWriteDeadline(time.Now().Add(PeerWriteTimeout)); err != nil {
 			p.droppedDown.Add(uint64(pending))
 			return err
 		}
-		if _, err := nc.Write(buf); err != nil {
+		n, err := f.writeTo(nc)
+		if err != nil {
 			p.droppedDown.Add(uint64(pending))
 			return err
 		}
 		p.sent.Add(uint64(pending))
-		p.sentBytes.Add(uint64(len(buf)))
-		pending, buf = 0, buf[:0]
+		p.sentBytes.Add(uint64(n))
+		pending = 0
 		return nil
 	}
-	target := min(cfg.MaxFrameBytes, peerFrameTargetBytes)
-	buf, at := appendPeerBatchStart(buf, from)
 	closeFrame := func() {
-		if count == 0 {
-			buf = buf[:at]
-			return
+		if n := f.closeFrame(); n > 0 {
+			p.frames.Add(1)
+			pending += n
 		}
-		finishPeerBatch(buf, at, count)
-		p.frames.Add(1)
-		pending, count = pending+count, 0
 	}
+	target := min(cfg.MaxFrameBytes, peerFrameTargetBytes)
+	f.openFrame(from)
 	for i := range q {
 		gm := &q[i]
-		compact, size, need := peerEntrySize(gm, from, to)
-		if need > cfg.MaxFrameBytes-peerBatchHeaderMaxBytes {
+		pl := planPeerEntry(gm, from, to)
+		if pl.bytes > cfg.MaxFrameBytes-peerBatchHeaderMaxBytes {
 			p.tooLarge.Add(1)
-			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, need, gm.Group)
+			cfg.logf("peer %d: dropped a %d-byte message of group %d: over the frame limit", p.id, pl.bytes, gm.Group)
 			continue
 		}
-		if count > 0 && (len(buf)-at+need > target || count == MaxPeerFrameMessages) {
+		if f.count > 0 && (f.frameLen()+pl.bytes > target || f.count == MaxPeerFrameMessages) {
 			closeFrame()
-			if len(buf) >= target {
+			if f.len() >= target {
 				if err := write(); err != nil {
 					p.droppedDown.Add(uint64(len(q) - i)) // not encoded yet
-					return buf, err
+					return err
 				}
 			}
-			buf, at = appendPeerBatchStart(buf, from)
+			f.openFrame(from)
 		}
-		var err error
-		if buf, err = appendPeerSizedEntry(buf, gm, compact, size); err != nil {
+		if err := f.appendEntry(gm, pl); err != nil {
 			p.tooLarge.Add(1)
 			cfg.logf("peer %d: group %d: %v", p.id, gm.Group, err)
 			continue
 		}
-		count++
 	}
 	closeFrame()
-	return buf, write()
+	return write()
 }
 
 // readPeerFrame reads one frame of at most maxBytes into buf (reused when large enough) and
@@ -421,25 +415,17 @@ func (t *PeerTransport) serveInbound(nc gonet.Conn) {
 		t.cfg.logf("peer connection from %s: %v", nc.RemoteAddr(), err)
 		return
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
-	var buf []byte
+	// fr owns the frame buffers: a frame whose entries alias it is handed over with the
+	// batch and never read into again (peerFrameReader).
+	fr := peerFrameReader{r: bufio.NewReaderSize(nc, 64<<10), from: from, to: t.cfg.ID, maxBytes: t.cfg.MaxFrameBytes}
 	for {
-		body, err := readPeerFrame(br, buf, t.cfg.MaxFrameBytes)
+		msgs, err := fr.next()
 		if err != nil {
 			if errors.Is(err, ErrPeerFrame) {
 				t.decodeErrors.Add(1)
 				t.cfg.logf("peer %d at %s: %v", from, nc.RemoteAddr(), err)
 			}
-			return // EOF, reset, Close: the connection is over
-		}
-		msgs, err := decodePeerBatch(body, from, t.cfg.ID, nil)
-		if err != nil {
-			t.decodeErrors.Add(1)
-			t.cfg.logf("peer %d at %s: %v", from, nc.RemoteAddr(), err)
-			return
-		}
-		if cap(body) <= maxPeerBufBytes {
-			buf = body // entries were copied out by Unmarshal
+			return // EOF, reset, Close, malformed frame: the connection is over
 		}
 		if len(msgs) == 0 {
 			continue

@@ -402,10 +402,11 @@ func TestPeerGarbageFrameClosesConnection(t *testing.T) {
 	c.waitConnected()
 	addr := c.addrs[2]
 	for i, garbage := range [][]byte{
-		{0, 0, 0, 3, peerFrameBatch, 1, 0xff},                      // truncated batch
-		{0xff, 0xff, 0xff, 0xff},                                   // over the frame limit
-		append([]byte{0, 0, 0, 6, peerFrameBatch, 9}, 1, 0, 0, 0),  // unknown version
-		{0, 0, 0, 10, peerFrameBatch, 1, 3, 0, 0, 0, 1, 0x7, 1, 1}, // unknown entry kind
+		{0, 0, 0, 3, peerFrameBatch, PeerProtocolVersion, 0xff},                      // truncated batch
+		{0xff, 0xff, 0xff, 0xff},                                                     // over the frame limit
+		append([]byte{0, 0, 0, 6, peerFrameBatch, 9}, 1, 0, 0, 0),                    // unknown version
+		{0, 0, 0, 10, peerFrameBatch, PeerProtocolVersion, 3, 0, 0, 0, 1, 0x7, 1, 1}, // unknown entry kind
+		{0, 0, 0, 10, peerFrameBatch, PeerProtocolVersion, 3, 0, 0, 0, 1, 3, 1, 9},   // append cut short
 	} {
 		nc, err := rawPeerConn(t, addr, 3, 2, "test-cluster")
 		if err != nil {
