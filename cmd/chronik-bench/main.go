@@ -12,7 +12,9 @@
 //     Chronik, kfake, ...): creates a fresh topic, produces to it from -producers kgo
 //     clients (acks=all, idempotent) until -records or -duration, consumes it back from
 //     the start of every partition, verifies it, and deletes it. With -half-rate-latency
-//     it then does the same with the producers paced at half the rate just measured.
+//     (or -paced-fractions) it then does the same once per fraction of -paced-fractions
+//     (default 0.5: half), each on a fresh topic, with the producers paced at that
+//     fraction of the rate just measured.
 //  3. Prints a markdown table of the medians, the Chronik/kfake throughput ratios and the
 //     peak RSS, and with -out writes the same with the command line and machine info.
 //
@@ -22,6 +24,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -47,6 +50,9 @@ const (
 	maxProducers = 64
 	maxRuns      = 100
 	maxBrokers   = 5
+	// maxPacedFractions bounds -paced-fractions: each one adds a measurement per
+	// saturated one.
+	maxPacedFractions = 10
 	// clusterReadyTimeout bounds waiting for a cluster to accept a topic (it needs a
 	// metadata leader) and for every partition of a new topic to have a leader.
 	clusterReadyTimeout = 20 * time.Second
@@ -80,9 +86,13 @@ func main() {
 }
 
 type options struct {
-	targets         []string
-	brokers         int
-	halfRate        bool
+	targets []string
+	brokers int
+	// paced turns on the paced measurements (-half-rate-latency, or -paced-fractions given).
+	paced bool
+	// pacedFractions are the fractions of the saturated rate to pace at, in (0, 1], distinct,
+	// largest first. Invariant: not empty.
+	pacedFractions  []float64
 	sizes           []int
 	partitions      int
 	producers       int
@@ -112,7 +122,8 @@ func parse(args []string) (*options, error) {
 	targets := fs.String("targets", "chronik,kfake", "comma-separated targets to measure, in the order they alternate")
 	sizes := fs.String("sizes", "1024,256", "comma-separated record value sizes in bytes (16 to 921600)")
 	fs.IntVar(&o.brokers, "brokers", 1, "brokers per target: 1, or a cluster of up to 5 (Chronik as that many processes in cluster mode, kfake as one process with NumBrokers); topics get replication factor = brokers")
-	fs.BoolVar(&o.halfRate, "half-rate-latency", false, "after each saturated measurement, measure produce latency with the producers paced at half the rate just measured, on a fresh topic for -duration (default true with -brokers > 1)")
+	fs.BoolVar(&o.paced, "half-rate-latency", false, "after each saturated measurement, measure produce latency with the producers paced at half the rate just measured (at each of -paced-fractions of it), on a fresh topic each, for the same limits (default true with -brokers > 1 or with -paced-fractions)")
+	fractions := fs.String("paced-fractions", "0.5", fmt.Sprintf("comma-separated fractions of the saturated rate, each in (0, 1], at most %d, to measure paced produce latency at (turns on -half-rate-latency), e.g. 0.5,0.25,0.1", maxPacedFractions))
 	fs.IntVar(&o.partitions, "partitions", 3, "partitions of each benchmark topic")
 	fs.IntVar(&o.producers, "producers", 4, "producer clients (kgo.Client each, on its own goroutine)")
 	fs.IntVar(&o.records, "records", 1_000_000, "records per measurement across all producers; 0: only -duration limits")
@@ -138,10 +149,19 @@ func parse(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	halfRateSet := false
-	fs.Visit(func(f *flag.Flag) { halfRateSet = halfRateSet || f.Name == "half-rate-latency" })
-	if !halfRateSet {
-		o.halfRate = o.brokers > 1
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["paced-fractions"] && set["half-rate-latency"] && !o.paced:
+		return nil, errors.New("-paced-fractions turns paced measurements on: drop -half-rate-latency=false")
+	case set["paced-fractions"]:
+		o.paced = true
+	case !set["half-rate-latency"]:
+		o.paced = o.brokers > 1
+	}
+	var err error
+	if o.pacedFractions, err = parseFractions(*fractions); err != nil {
+		return nil, fmt.Errorf("-paced-fractions: %w", err)
 	}
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
@@ -192,6 +212,31 @@ func parse(args []string) (*options, error) {
 		o.commandLine += " " + shellQuote(a)
 	}
 	return o, nil
+}
+
+// parseFractions parses a comma-separated list of distinct fractions in (0, 1], at most
+// maxPacedFractions of them, and returns them largest first.
+func parseFractions(s string) ([]float64, error) {
+	var fs []float64
+	for _, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			return nil, fmt.Errorf("empty entry in %q", s)
+		}
+		f, err := strconv.ParseFloat(e, 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			return nil, fmt.Errorf("%q is not a fraction in (0, 1]", e)
+		}
+		if slices.Contains(fs, f) {
+			return nil, fmt.Errorf("%q named twice", e)
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) > maxPacedFractions {
+		return nil, fmt.Errorf("%d fractions, at most %d", len(fs), maxPacedFractions)
+	}
+	slices.SortFunc(fs, func(a, b float64) int { return cmp.Compare(b, a) })
+	return fs, nil
 }
 
 func shellQuote(s string) string {
@@ -282,8 +327,8 @@ func run(args []string) (bool, error) {
 				m := measure(ctx, o, t, size, r)
 				rep.measurements = append(rep.measurements, m)
 				fmt.Fprintln(os.Stderr, m.progressLine())
-				if m.half != nil {
-					fmt.Fprintln(os.Stderr, m.half.progressLine())
+				for _, p := range m.paced {
+					fmt.Fprintln(os.Stderr, p.progressLine())
 				}
 				if err := m.firstErr(); err != nil {
 					failed[t.name] = err
@@ -361,23 +406,29 @@ func startTargets(ctx context.Context, o *options, tmp string) ([]*target, error
 	return ts, nil
 }
 
-// measure produces to, consumes from and verifies a fresh topic on t; with
-// -half-rate-latency it then does the same on a second fresh topic with the producers
-// paced at half the rate the first measured.
+// measure produces to, consumes from and verifies a fresh topic on t; with paced
+// measurements on it then does the same once per -paced-fractions, each on a fresh topic,
+// with the producers paced at that fraction of the rate the first measured. It stops at
+// the first paced measurement that fails.
 func measure(ctx context.Context, o *options, t *target, size, runIdx int) *measurement {
 	m := newMeasurement(t.name, size, runIdx+1)
 	topic := fmt.Sprintf("bench-%s-%d-r%d", t.name, size, runIdx+1)
 	pprof.Do(ctx, pprof.Labels("target", t.name, "role", "client"), func(ctx context.Context) {
 		m.err = measureTopic(ctx, o, t, topic, m)
-		if m.err != nil || !o.halfRate || m.produceRate <= 0 {
+		if m.err != nil || !o.paced || m.produceRate <= 0 {
 			return
 		}
-		m.half = newMeasurement(t.name, size, runIdx+1)
-		m.half.paceRate = m.produceRate / 2
-		m.half.err = measureTopic(ctx, o, t, topic+"-half", m.half)
+		for _, f := range o.pacedFractions {
+			p := newMeasurement(t.name, size, runIdx+1)
+			p.fraction, p.paceRate = f, m.produceRate*f
+			m.paced = append(m.paced, p)
+			if p.err = measureTopic(ctx, o, t, topic+"-"+pacedSuffix(f), p); p.err != nil || ctx.Err() != nil {
+				return
+			}
+		}
 	})
-	for _, p := range []*measurement{m, m.half} {
-		if p != nil && p.err != nil {
+	for _, p := range append([]*measurement{m}, m.paced...) {
+		if p.err != nil {
 			p.err = explainExit(t, p.err)
 		}
 	}
@@ -431,7 +482,7 @@ func measureTopic(ctx context.Context, o *options, t *target, topic string, m *m
 
 	phase := fmt.Sprintf("%s-%d-r%d", t.name, m.size, m.run)
 	if m.paceRate > 0 {
-		phase += "-half"
+		phase += "-" + pacedSuffix(m.fraction)
 	}
 	brokerCPU0, selfCPU0 := t.cpu(), selfCPU()
 	stopProfile := o.startProfile(phase + "-produce")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,18 +17,66 @@ func TestParseHalfRateDefault(t *testing.T) {
 		{[]string{"-brokers", "3"}, true},
 		{[]string{"-brokers", "3", "-half-rate-latency=false"}, false},
 		{[]string{"-half-rate-latency"}, true},
+		{[]string{"-paced-fractions", "0.5,0.1"}, true},
+		{[]string{"-paced-fractions", "0.5", "-half-rate-latency"}, true},
 	} {
 		o, err := parse(tc.args)
 		if err != nil {
 			t.Fatalf("parse(%q): %v", tc.args, err)
 		}
-		if o.halfRate != tc.want {
-			t.Errorf("parse(%q).halfRate = %v, want %v", tc.args, o.halfRate, tc.want)
+		if o.paced != tc.want {
+			t.Errorf("parse(%q).paced = %v, want %v", tc.args, o.paced, tc.want)
 		}
 	}
-	for _, bad := range [][]string{{"-brokers", "0"}, {"-brokers", "6"}, {"-brokers", "3", "-external-chronik=false"}} {
+	for _, bad := range [][]string{
+		{"-brokers", "0"}, {"-brokers", "6"}, {"-brokers", "3", "-external-chronik=false"},
+		{"-paced-fractions", "0.5", "-half-rate-latency=false"},
+	} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("parse(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParsePacedFractions(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want []float64
+	}{
+		{"", []float64{0.5}}, // the default
+		{"0.5", []float64{0.5}},
+		{"0.5,0.25,0.1", []float64{0.5, 0.25, 0.1}},
+		{"0.1, 1 ,0.5", []float64{1, 0.5, 0.1}},
+		{"1e-3", []float64{0.001}},
+	} {
+		args := []string{"-brokers", "3"}
+		if tc.arg != "" {
+			args = append(args, "-paced-fractions", tc.arg)
+		}
+		o, err := parse(args)
+		if err != nil {
+			t.Fatalf("parse(%q): %v", args, err)
+		}
+		if !slices.Equal(o.pacedFractions, tc.want) {
+			t.Errorf("parse(%q).pacedFractions = %v, want %v", args, o.pacedFractions, tc.want)
+		}
+	}
+	for _, tc := range []struct{ arg, wantErr string }{
+		{"0", `-paced-fractions: "0" is not a fraction in (0, 1]`},
+		{"-0.5", `-paced-fractions: "-0.5" is not a fraction in (0, 1]`},
+		{"1.5", `-paced-fractions: "1.5" is not a fraction in (0, 1]`},
+		{"half", `-paced-fractions: "half" is not a fraction in (0, 1]`},
+		{"NaN", `-paced-fractions: "NaN" is not a fraction in (0, 1]`},
+		{"Inf", `-paced-fractions: "Inf" is not a fraction in (0, 1]`},
+		{"", `-paced-fractions: empty entry in ""`},
+		{"0.5,,0.1", `-paced-fractions: empty entry in "0.5,,0.1"`},
+		{"0.5,", `-paced-fractions: empty entry in "0.5,"`},
+		{"0.5,0.50", `-paced-fractions: "0.50" named twice`},
+		{"1,.9,.8,.7,.6,.5,.4,.3,.2,.1,.05", "-paced-fractions: 11 fractions, at most 10"},
+	} {
+		_, err := parse([]string{"-paced-fractions", tc.arg})
+		if err == nil || err.Error() != tc.wantErr {
+			t.Errorf("parse(-paced-fractions %q) = %v, want error %q", tc.arg, err, tc.wantErr)
 		}
 	}
 }
@@ -46,11 +95,14 @@ func TestMarkdownTables(t *testing.T) {
 			return x
 		}
 		c, k := m("chronik", 100), m("kfake", 200)
-		if o.halfRate {
-			c.half = m("chronik", 50)
-			c.half.paceRate = 50
-			k.half = m("kfake", 100)
-			k.half.err = errors.New("a | b")
+		if o.paced {
+			ch := m("chronik", 50)
+			ch.paceRate, ch.fraction = 50, 0.5
+			c.paced = []*measurement{ch}
+			kh := m("kfake", 100)
+			kh.fraction = 0.5
+			kh.err = errors.New("a | b")
+			k.paced = []*measurement{kh}
 		}
 		r := &report{opts: o, measurements: []*measurement{c, k}, targets: []targetInfo{
 			{name: "chronik", own: true, peakRSS: []int64{1 << 20, 2 << 20, -1}},

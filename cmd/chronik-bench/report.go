@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,31 +16,71 @@ type measurement struct {
 	run    int // from 1
 	// paceRate is the producers' total pace in records per second; 0: saturating.
 	paceRate float64
-	// half is the paced measurement at half of this one's produce rate that followed it
-	// (-half-rate-latency); nil when none ran.
-	half *measurement
+	// fraction is paceRate over the saturated measurement's produce rate; 0: saturating.
+	fraction float64
+	// paced are the paced measurements that followed this saturated one, one per
+	// -paced-fractions in that order (largest first), up to the first that failed; empty
+	// when none ran.
+	paced []*measurement
 
-	records     int           // acknowledged
-	produceRate float64       // acknowledged records per second
-	p50, p99    time.Duration // produce latency
-	consumeRate float64       // records per second
-	brokerCPU   time.Duration // broker CPU per acknowledged record while producing; -1 unknown
-	clientCPU   time.Duration // this process's CPU per acknowledged record while producing; -1 unknown
-	verify      verifyStats
-	consumed    bool // the consume phase ran
-	err         error
+	records             int           // acknowledged
+	produceRate         float64       // acknowledged records per second
+	p50, p90, p99, p999 time.Duration // produce latency
+	consumeRate         float64       // records per second
+	brokerCPU           time.Duration // broker CPU per acknowledged record while producing; -1 unknown
+	clientCPU           time.Duration // this process's CPU per acknowledged record while producing; -1 unknown
+	verify              verifyStats
+	consumed            bool // the consume phase ran
+	err                 error
 }
 
 func newMeasurement(target string, size, run int) *measurement {
 	return &measurement{target: target, size: size, run: run, brokerCPU: -1, clientCPU: -1}
 }
 
-// firstErr is the error of this measurement or else of its half-rate one.
+// firstErr is the error of this measurement or else of the first of its paced ones that
+// has one.
 func (m *measurement) firstErr() error {
-	if m.err == nil && m.half != nil {
-		return m.half.err
+	if m.err != nil {
+		return m.err
 	}
-	return m.err
+	for _, p := range m.paced {
+		if p.err != nil {
+			return p.err
+		}
+	}
+	return nil
+}
+
+// pacedAt is the paced measurement at fraction f of this one's rate; nil when none ran.
+func (m *measurement) pacedAt(f float64) *measurement {
+	for _, p := range m.paced {
+		if p.fraction == f {
+			return p
+		}
+	}
+	return nil
+}
+
+// half is the paced measurement at half of this one's rate; nil when none ran.
+func (m *measurement) half() *measurement { return m.pacedAt(0.5) }
+
+// fractionName is how the report names a fraction of the saturated rate: "half" for 0.5,
+// else its decimal ("0.25").
+func fractionName(f float64) string {
+	if f == 0.5 {
+		return "half"
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// pacedSuffix is what a paced measurement at fraction f adds to its topic and profile
+// names: "half" for 0.5 (as before there were other fractions), else "paced0.25".
+func pacedSuffix(f float64) string {
+	if f == 0.5 {
+		return "half"
+	}
+	return "paced" + strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 func (m *measurement) setProduce(p *produceResult) {
@@ -48,7 +89,9 @@ func (m *measurement) setProduce(p *produceResult) {
 		m.produceRate = float64(p.acked) / p.elapsed.Seconds()
 	}
 	m.p50 = percentile(p.latencies, 0.50)
+	m.p90 = percentile(p.latencies, 0.90)
 	m.p99 = percentile(p.latencies, 0.99)
+	m.p999 = percentile(p.latencies, 0.999)
 }
 
 func (m *measurement) setConsume(c *consumeResult) {
@@ -59,21 +102,36 @@ func (m *measurement) setConsume(c *consumeResult) {
 	}
 }
 
-// ok reports whether this measurement and its half-rate one (if any) verified.
-func (m *measurement) ok() bool { return m.phaseOK() && (m.half == nil || m.half.phaseOK()) }
+// ok reports whether this measurement and its paced ones (if any) verified.
+func (m *measurement) ok() bool {
+	for _, p := range m.paced {
+		if !p.phaseOK() {
+			return false
+		}
+	}
+	return m.phaseOK()
+}
 
 func (m *measurement) phaseOK() bool { return m.err == nil && m.consumed && m.verify.ok() }
 
-// verdict is the outcome of this measurement and of its half-rate one (if any).
+// verdict is the outcome of this measurement and of its paced ones (if any), each failed
+// paced one named by its fraction ("half-rate ERROR", "0.1-rate ERROR").
 func (m *measurement) verdict() string {
 	v := m.phaseVerdict()
-	if m.half == nil || m.half.phaseOK() {
+	var bad []string
+	for _, p := range m.paced {
+		if !p.phaseOK() {
+			bad = append(bad, fractionName(p.fraction)+"-rate "+p.phaseVerdict())
+		}
+	}
+	switch {
+	case len(bad) == 0:
 		return v
+	case m.phaseOK():
+		return strings.Join(bad, "; ")
+	default:
+		return v + "; " + strings.Join(bad, "; ")
 	}
-	if m.phaseOK() {
-		return "half-rate " + m.half.phaseVerdict()
-	}
-	return v + "; half-rate " + m.half.phaseVerdict()
 }
 
 func (m *measurement) phaseVerdict() string {
@@ -93,8 +151,8 @@ func (m *measurement) progressLine() string {
 	s := fmt.Sprintf("run %d %-7s %-6s %9d records  produce %9.0f msg/s %7.1f MB/s  p50 %7.2f ms  p99 %7.2f ms  consume %9.0f msg/s  %s",
 		m.run, m.target, sizeName(m.size), m.records, m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99), m.consumeRate, m.phaseVerdict())
 	if m.paceRate > 0 {
-		s = fmt.Sprintf("  half rate (paced at %.0f msg/s): %9d records  produce %9.0f msg/s  p50 %7.2f ms  p99 %7.2f ms  %s",
-			m.paceRate, m.records, m.produceRate, ms(m.p50), ms(m.p99), m.phaseVerdict())
+		s = fmt.Sprintf("  %s rate (paced at %.0f msg/s): %9d records  produce %9.0f msg/s  p50 %7.2f ms  p99 %7.2f ms  %s",
+			fractionName(m.fraction), m.paceRate, m.records, m.produceRate, ms(m.p50), ms(m.p99), m.phaseVerdict())
 	}
 	if m.err != nil {
 		s += ": " + m.err.Error()
@@ -231,7 +289,7 @@ func (r *report) summarize(target string, size int) summary {
 		if m.clientCPU >= 0 {
 			ccpu = append(ccpu, us(m.clientCPU))
 		}
-		if h := m.half; h != nil && h.err == nil {
+		if h := m.half(); h != nil && h.err == nil {
 			hRate = append(hRate, h.produceRate)
 			hP50 = append(hP50, ms(h.p50))
 			hP99 = append(hP99, ms(h.p99))
@@ -302,8 +360,15 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Measured %s, %d measurements in %v.\n\n", r.started.UTC().Format("2006-01-02 15:04 UTC"), len(r.measurements), r.took.Round(time.Second))
 	fmt.Fprintf(&b, "Each measurement: a fresh topic with %d partitions (RF %d); %d producers (one kgo client each) with acks=all, idempotent=%v, linger=%v, max buffered records=%s, batch max bytes=%s, unkeyed records, compression=%s, producing until %s (whichever first); then one kgo consumer reads every partition from the start and verifies every record.",
 		o.partitions, o.brokers, o.producers, o.idempotent, o.linger, maxBufferedName(o.maxBuffered), batchBytesName(o.batchMaxBytes), o.compression, strings.Join(limit, " or "))
-	if o.halfRate {
+	switch {
+	case o.paced && slices.Equal(o.pacedFractions, []float64{0.5}):
 		b.WriteString(" Then the same on a second fresh topic with the producers paced at half the produce rate just measured (\"half rate\"), for the same limits.")
+	case o.paced:
+		half := ""
+		if r.showHalf() {
+			half = ` (0.5: "half rate")`
+		}
+		fmt.Fprintf(&b, " Then the same on a fresh topic for each fraction %s of the produce rate just measured, with the producers paced at that fraction of it%s, for the same limits.", fractionList(o.pacedFractions), half)
 	}
 	b.WriteString("\n\n")
 	if o.brokers > 1 {
@@ -314,7 +379,7 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("| target | size | records | msg/s | msg/s min–max | MB/s | p50 ms | p99 ms |")
 	sep := "|---|---|---:|---:|---:|---:|---:|---:|"
-	if o.halfRate {
+	if r.showHalf() {
 		b.WriteString(" half rate: msg/s | p50 ms | p99 ms |")
 		sep += "---:|---:|---:|"
 	}
@@ -332,7 +397,7 @@ func (r *report) markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s–%s | %s | %s | %s |", s.target, sizeName(size), s.records,
 				fmtFloat(s.produceRate, 0), fmtFloat(s.minRate, 0), fmtFloat(s.maxRate, 0), fmtFloat(s.mbps, 1), fmtFloat(s.p50, 2), fmtFloat(s.p99, 2))
-			if o.halfRate {
+			if r.showHalf() {
 				fmt.Fprintf(&b, " %s | %s | %s |", fmtFloat(s.halfRate, 0), fmtFloat(s.halfP50, 2), fmtFloat(s.halfP99, 2))
 			}
 			fmt.Fprintf(&b, " %s | %s | %s |\n", fmtFloat(s.consumeRate, 0), cpuPair(s.brokerCPUUs, s.clientCPUUs), verified)
@@ -356,7 +421,7 @@ func (r *report) markdown() string {
 			sizeName(size), fmtFloat(c.produceRate/k.produceRate, 2), goal, fmtFloat(r.pairedRatio(size), 2))
 		fmt.Fprintf(&b, "- Chronik/kfake consume throughput at %s: %s×; p99 produce latency: %s×\n", sizeName(size), fmtFloat(c.consumeRate/k.consumeRate, 2), fmtFloat(c.p99/k.p99, 2))
 	}
-	if o.halfRate {
+	if r.showHalf() {
 		for _, size := range o.sizes {
 			c, k := r.summarize("chronik", size), r.summarize("kfake", size)
 			if c.n == 0 {
@@ -391,16 +456,20 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\nmsg/s and MB/s: acknowledged records, and their value bytes (MB = 10^6 B), from the first Produce call to the last acknowledgement. " +
 		"Latency: from the Produce call to its promise, per record, under this saturating load, so it includes the time a record waits in the client's buffer (bounded by max buffered records). ")
-	if o.halfRate {
+	if r.showHalf() {
 		b.WriteString("Half rate: each producer sends its share of half the saturated rate on a fixed schedule, and a record's latency runs from the time it was due to its promise (so a producer that falls behind does not hide the wait); its msg/s is the rate achieved. ")
 	}
 	b.WriteString("CPU µs/msg: user+system time during the produce phase per acknowledged record, of the broker's own processes (child processes only; summed over a cluster's processes) / of this process, which holds the clients (when the broker is not in it). " +
 		"Verified: every acknowledged record read back exactly once, at the partition and offset it was acknowledged at, in producer order within its partition, with a good CRC-32C; no produce errors.\n")
 
+	if o.paced {
+		r.writeLatencyByLoad(&b)
+	}
+
 	b.WriteString("\n### All runs\n\n")
 	b.WriteString("| run | target | size | records | msg/s | MB/s | p50 ms | p99 ms |")
 	sep = "|---:|---|---|---:|---:|---:|---:|---:|"
-	if o.halfRate {
+	if r.showHalf() {
 		b.WriteString(" half rate: paced at msg/s | msg/s | p50 ms | p99 ms |")
 		sep += "---:|---:|---:|---:|"
 	}
@@ -413,8 +482,8 @@ func (r *report) markdown() string {
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %d | %.0f | %.1f | %.2f | %.2f |", m.run, m.target, sizeName(m.size), m.records,
 			m.produceRate, m.produceMBps(), ms(m.p50), ms(m.p99))
-		if o.halfRate {
-			if h := m.half; h != nil {
+		if r.showHalf() {
+			if h := m.half(); h != nil {
 				fmt.Fprintf(&b, " %.0f | %.0f | %.2f | %.2f |", h.paceRate, h.produceRate, ms(h.p50), ms(h.p99))
 			} else {
 				b.WriteString(" – | – | – | – |")
@@ -423,6 +492,93 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, " %.0f | %s | %s |\n", m.consumeRate, cpuPair(us(m.brokerCPU), us(m.clientCPU)), verdict)
 	}
 	return b.String()
+}
+
+// showHalf reports whether the report has the half-rate columns and lines: paced
+// measurements are on and 0.5 is among their fractions.
+func (r *report) showHalf() bool {
+	return r.opts.paced && slices.Contains(r.opts.pacedFractions, 0.5)
+}
+
+func fractionList(fs []float64) string {
+	var names []string
+	for _, f := range fs {
+		names = append(names, strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	return strings.Join(names, ", ")
+}
+
+// pacedSummary is the medians of one (target, size, fraction)'s paced measurements.
+type pacedSummary struct {
+	// n is the saturated measurements of the (target, size), each of which should have been
+	// followed by one at this fraction; verified is those whose one ran and verified.
+	n, verified         int
+	firstFailure        string
+	paceRate, rate      float64 // msg/s; NaN when none ran
+	p50, p90, p99, p999 float64 // ms; NaN when none ran
+}
+
+func (r *report) summarizePaced(target string, size int, fraction float64) pacedSummary {
+	var s pacedSummary
+	var pace, rate, p50, p90, p99, p999 []float64
+	for _, m := range r.measurements {
+		if m.target != target || m.size != size {
+			continue
+		}
+		s.n++
+		p := m.pacedAt(fraction)
+		switch {
+		case p == nil:
+			if s.firstFailure == "" {
+				s.firstFailure = "not run"
+			}
+			continue
+		case p.phaseOK():
+			s.verified++
+		case s.firstFailure == "":
+			s.firstFailure = p.phaseVerdict()
+		}
+		if p.err != nil {
+			continue
+		}
+		pace = append(pace, p.paceRate)
+		rate = append(rate, p.produceRate)
+		p50 = append(p50, ms(p.p50))
+		p90 = append(p90, ms(p.p90))
+		p99 = append(p99, ms(p.p99))
+		p999 = append(p999, ms(p.p999))
+	}
+	s.paceRate, s.rate = median(pace), median(rate)
+	s.p50, s.p90, s.p99, s.p999 = median(p50), median(p90), median(p99), median(p999)
+	return s
+}
+
+// writeLatencyByLoad writes the "Latency by load" table: one row per target, size and
+// paced fraction, largest fraction first.
+func (r *report) writeLatencyByLoad(b *strings.Builder) {
+	b.WriteString("\n### Latency by load\n\n")
+	b.WriteString("| target | size | fraction | paced at msg/s | msg/s | p50 ms | p90 ms | p99 ms | p99.9 ms | verified |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, size := range r.opts.sizes {
+		for _, t := range r.targets {
+			for _, f := range r.opts.pacedFractions {
+				s := r.summarizePaced(t.name, size, f)
+				if s.n == 0 {
+					continue
+				}
+				verified := fmt.Sprintf("ok %d/%d", s.verified, s.n)
+				if s.verified < s.n {
+					verified = fmt.Sprintf("**%d/%d: %s**", s.verified, s.n, s.firstFailure)
+				}
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.name, sizeName(size),
+					strconv.FormatFloat(f, 'f', -1, 64), fmtFloat(s.paceRate, 0), fmtFloat(s.rate, 0),
+					fmtFloat(s.p50, 2), fmtFloat(s.p90, 2), fmtFloat(s.p99, 2), fmtFloat(s.p999, 2), verified)
+			}
+		}
+	}
+	b.WriteString("\nLatency by load: medians over the runs of the paced measurements, each on a fresh topic with the producers paced at that fraction of the saturated rate just measured (\"paced at\"; msg/s is the rate achieved). " +
+		"Each producer sends its share on a fixed schedule, and a record's latency runs from the time it was due to its promise, so a producer that falls behind does not hide the wait. " +
+		"Verified: every acknowledged record of those measurements read back as above; \"not run\" where the saturated measurement before it or an earlier paced one failed.\n")
 }
 
 // rssLine is a target's peak RSS: one process's, or the largest of several and each.
