@@ -419,3 +419,47 @@ func TestLargeEntriesInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestCommittedBeforeLeaderDurable: a proposal is answered Committed once both followers
+// have it durably, while the leader's own sync is still outstanding (and its high
+// watermark has not moved: it applies only what it has durably); the later apply does not
+// answer it again, and a leader change after that does not either.
+func TestCommittedBeforeLeaderDurable(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 7)
+	c := newCluster(t, 7, 3, testConfig())
+	l := c.elect()
+	c.runUntil("settled", 2000, c.settled)
+	hw := l.hw
+	c.syncProb = 0 // jobs complete only below, followers' only
+	tok := c.propose(l, batchSpec{records: 2, valueBytes: 100})
+	for range 50 {
+		c.step(false)
+		for _, n := range c.n {
+			if n != l && n.job != nil {
+				j := n.job
+				n.job = nil
+				n.r.SyncDone(j, j.Run())
+				c.collect(n)
+			}
+		}
+		if _, ok := c.acked[tok]; ok {
+			break
+		}
+	}
+	if _, ok := c.acked[tok]; !ok {
+		t.Fatalf("not committed with both followers durable; leader job outstanding: %v", l.job != nil)
+	}
+	if l.job == nil || l.hw != hw {
+		t.Fatalf("leader job %v, hw %d -> %d: the leader's own sync should still be outstanding", l.job, hw, l.hw)
+	}
+	c.syncProb = 1
+	c.runUntil("settled", 2000, c.settled) // "two outcomes" fails the harness
+	if l.hw <= hw {
+		t.Fatalf("leader hw %d did not move past %d", l.hw, hw)
+	}
+	c.down[l.id] = true
+	c.elect()
+	delete(c.down, l.id)
+	c.runUntil("settled", 5000, c.settled)
+	c.checkLogs()
+}

@@ -135,6 +135,9 @@ type proposal struct {
 	base, last  int64
 	seq         uint64 // the write that holds it
 	durableSent bool
+	// committedSent: its Committed outcome went out when raft's commit index passed it,
+	// before this replica applied it (noteCommitted).
+	committedSent bool
 }
 
 // SyncJob makes a replica's writes durable: the log's files, then the state file. Run it
@@ -215,9 +218,14 @@ type Replica struct {
 	// applied is the last entry applied: committed and durable here.
 	applied uint64
 	hw      int64
+	// commitKnown is the highest commit index raft has handed this replica (in the hard
+	// state of a storage append): entries up to it are committed, durable on a quorum,
+	// whether or not applied here yet.
+	commitKnown uint64
 
 	// proposed are proposals raft accepted whose entries no Ready has written yet;
-	// inflight those written and not yet committed, in index order.
+	// inflight those written and not yet applied, in index order (those whose Committed
+	// outcome went out early are marked committedSent).
 	proposed []*proposal
 	inflight []*proposal
 
@@ -467,6 +475,7 @@ func (r *Replica) work() *SyncJob {
 	}
 	if r.failed == nil {
 		r.settleProposals()
+		r.noteCommitted()
 	}
 	return job
 }
@@ -550,6 +559,7 @@ func (r *Replica) storageAppend(m *pb.Message) error {
 	if hs := (pb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}); !raft.IsEmptyHardState(hs) {
 		// The message carries a HardState (all three fields, or none).
 		r.term = hs.Term
+		r.commitKnown = max(r.commitKnown, hs.Commit)
 		old := r.st.state.hard
 		if old.Term != hs.Term || old.Vote != hs.Vote {
 			// Term and vote must be durable before any response; the commit index is a
@@ -631,6 +641,12 @@ func (r *Replica) storageApply(m *pb.Message) {
 			if k := p.index - ents[0].Index; p.index < ents[0].Index || ents[k].Term != p.term {
 				o.Err = ErrLost
 			}
+			if p.committedSent {
+				if o.Err != nil {
+					panic(fmt.Sprintf("replica: entry %d of term %d was reported committed and is not in the log", p.index, p.term))
+				}
+				continue
+			}
 			r.committed = append(r.committed, o)
 		}
 	}
@@ -696,13 +712,33 @@ func (r *Replica) settleProposals() {
 	r.inflight = keep
 }
 
-// notLeader reports p's outcome as unknown.
+// notLeader reports p's outcome as unknown (but for what was reported already).
 func (r *Replica) notLeader(p *proposal) {
 	o := p.outcome(ErrNotLeader)
 	if !p.durableSent {
 		r.durable = append(r.durable, o)
 	}
-	r.committed = append(r.committed, o)
+	if !p.committedSent {
+		r.committed = append(r.committed, o)
+	}
+}
+
+// noteCommitted reports the proposals raft's commit index has passed (the acks=all
+// answer) without waiting for this replica to apply them, which raft does only once they
+// are durable here too: a quorum has them durably, so a leader whose own fsync is the
+// slow one does not hold the answer back. Only a leader does this, for proposals of its
+// current term that it has written: while it leads in that term its log keeps them, so
+// the entry at a proposal's index is the proposal.
+func (r *Replica) noteCommitted() {
+	if r.state != raft.StateLeader {
+		return
+	}
+	for _, p := range r.inflight {
+		if !p.committedSent && p.term == r.term && p.index <= r.commitKnown {
+			p.committedSent = true
+			r.committed = append(r.committed, p.outcome(nil))
+		}
+	}
 }
 
 func (p *proposal) outcome(err error) Outcome {
