@@ -611,3 +611,52 @@ func TestClusterBadAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterMinInsyncAll: with min.insync.replicas 3 on RF 3, acks=all is answered once
+// all three replicas have the batch durably, not when the commit (a quorum) says so. A
+// follower cut off after the check answers NOT_ENOUGH_REPLICAS_AFTER_APPEND once the
+// leader sees it out of sync; then new batches get NOT_ENOUGH_REPLICAS, acks=1 still
+// works, and after the follower is back acks=all does too.
+func TestClusterMinInsyncAll(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.run(500)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(7)
+	three := "3"
+	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "m", NumPartitions: 1, ReplicationFactor: 3,
+		Configs: []kmsg.CreateTopicsRequestTopicConfig{{Name: "min.insync.replicas", Value: &three}}}}
+	if code := c.do(0, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	c.run(800)
+	l := c.leaderOf(0, "m", 0)
+	if l < 0 {
+		t.Fatal("no leader")
+	}
+	if r := c.produce(l, "m", 0, -1, fuzzBatch("a")); r.ErrorCode != 0 {
+		t.Fatalf("acks=all, all in sync: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// Every replica has it durably when the answer comes.
+	want := c.nodes[l].partition("m", 0).log.EndOffset()
+	for i, n := range c.nodes {
+		if d := n.partition("m", 0).log.DurableOffset(); d < want {
+			t.Fatalf("node %d durable to %d when acks=all was answered, want %d", i+1, d, want)
+		}
+	}
+	f := (l + 1) % 3
+	c.cut[f] = true
+	if r := c.produce(l, "m", 0, -1, fuzzBatch("b")); r.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("acks=all with a follower cut after the check: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := c.produce(l, "m", 0, -1, fuzzBatch("c")); r.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with two in sync: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := c.produce(l, "m", 0, 1, fuzzBatch("d")); r.ErrorCode != 0 {
+		t.Fatalf("acks=1 with two in sync: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	c.cut[f] = false
+	c.run(3000)
+	if r := c.produce(l, "m", 0, -1, fuzzBatch("e")); r.ErrorCode != 0 {
+		t.Fatalf("acks=all, the follower back: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}

@@ -48,6 +48,7 @@ var codeTable = []struct {
 	{replica.ErrLost, kerr.NotLeaderForPartition},
 	{replica.ErrProposalDropped, kerr.RequestTimedOut},
 	{replica.ErrFailed, kerr.KafkaStorageError},
+	{replica.ErrTooFewAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{replica.ErrControlBatch, kerr.InvalidRecord},
 	{errMessageTooLarge, kerr.MessageTooLarge},
 	{errNotEnoughISR, kerr.NotEnoughReplicas},

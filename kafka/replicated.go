@@ -92,7 +92,13 @@ func (n *Node) produceReplicated(p *partition, acks int16, batch []byte, h recor
 	tok := n.cl.nextToken
 	p.quiet, p.quiesced = 0, false
 	p.rep.SetClock(n.nowMs)
-	base, last, err := p.rep.ProposeWrite(tok, batch)
+	need := 0
+	if acks == -1 {
+		// acks=all: answered once min.insync.replicas replicas have the batch durably
+		// (the commit index already says so for up to a quorum of them).
+		need = int(p.topic.config.MinInsyncReplicas)
+	}
+	base, last, err := p.rep.ProposeWriteAcks(tok, batch, need)
 	n.cl.touch(p)
 	if err != nil {
 		if p.rep.Err() != nil {

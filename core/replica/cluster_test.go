@@ -463,3 +463,71 @@ func TestCommittedBeforeLeaderDurable(t *testing.T) {
 	c.runUntil("settled", 5000, c.settled)
 	c.checkLogs()
 }
+
+// TestProposeWriteAcksAll: a proposal that needs all three voters (acks=all with
+// min.insync.replicas 3) is not reported committed while one follower's sync is held,
+// though a quorum has it; it is once that follower's sync completes. With a follower cut
+// off, a proposal needing three ends with ErrTooFewAfterAppend once that follower falls
+// out of sync, and one needing two is answered as usual.
+func TestProposeWriteAcksAll(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 9)
+	c := newCluster(t, 9, 3, testConfig())
+	l := c.elect()
+	c.runUntil("settled", 2000, c.settled)
+	proposeAcks := func(need int) uint64 {
+		t.Helper()
+		c.nextToken++
+		b := makeBatch(batchSpec{records: 1, valueBytes: 50})
+		if _, _, err := l.r.ProposeWriteAcks(c.nextToken, b, need); err != nil {
+			t.Fatal(err)
+		}
+		c.proposed[c.nextToken] = b
+		return c.nextToken
+	}
+	var slow *node
+	for _, n := range c.n {
+		if n != l {
+			slow = n
+		}
+	}
+	c.syncProb = 0
+	tok := proposeAcks(3)
+	for range 50 {
+		c.step(false)
+		for _, n := range c.n {
+			if n != slow && n.job != nil {
+				j := n.job
+				n.job = nil
+				n.r.SyncDone(j, j.Run())
+				c.collect(n)
+			}
+		}
+	}
+	if _, ok := c.outcomes[tok]; ok {
+		t.Fatalf("reported %+v with one of three replicas not durable", c.outcomes[tok])
+	}
+	if l.hw == 0 {
+		t.Fatalf("the quorum did not commit")
+	}
+	c.syncProb = 1
+	c.runUntil("acked by all three", 200, func() bool { _, ok := c.acked[tok]; return ok })
+
+	c.down[slow.id] = true
+	tooFew := proposeAcks(3)
+	two := proposeAcks(2)
+	c.runUntil("answered", 2000, func() bool {
+		c.step(true)
+		_, a := c.outcomes[tooFew]
+		_, b := c.outcomes[two]
+		return a && b
+	})
+	if err := c.outcomes[tooFew].Err; !errors.Is(err, ErrTooFewAfterAppend) {
+		t.Fatalf("needing three with one cut off: %v, want ErrTooFewAfterAppend", err)
+	}
+	if err := c.outcomes[two].Err; err != nil {
+		t.Fatalf("needing two with one cut off: %v", err)
+	}
+	delete(c.down, slow.id)
+	c.runUntil("settled", 5000, c.settled)
+	c.checkLogs()
+}

@@ -111,6 +111,10 @@ var (
 	ErrProposalDropped = errors.New("replica: proposal dropped")
 	// ErrFailed: the replica's storage failed; it serves nothing more (KAFKA_STORAGE_ERROR).
 	ErrFailed = errors.New("replica: storage failed")
+	// ErrTooFewAfterAppend: the proposal committed, but fewer voters than it asked for
+	// (ProposeWriteAcks) were in sync before they all had it durably (Kafka's
+	// NOT_ENOUGH_REPLICAS_AFTER_APPEND: written, acknowledged by fewer than required).
+	ErrTooFewAfterAppend = errors.New("replica: committed, but fewer replicas in sync than required")
 )
 
 // Outcome reports what became of a proposal.
@@ -138,6 +142,9 @@ type proposal struct {
 	// committedSent: its Committed outcome went out when raft's commit index passed it,
 	// before this replica applied it (noteCommitted).
 	committedSent bool
+	// need is how many voters must hold it durably before it is reported committed; at
+	// most a quorum means the commit index is enough (ProposeWriteAcks).
+	need int
 }
 
 // SyncJob makes a replica's writes durable: the log's files, then the state file. Run it
@@ -225,9 +232,11 @@ type Replica struct {
 
 	// proposed are proposals raft accepted whose entries no Ready has written yet;
 	// inflight those written and not yet applied, in index order (those whose Committed
-	// outcome went out early are marked committedSent).
+	// outcome went out early are marked committedSent); short those applied that still
+	// wait for more voters than a quorum to hold them (need), in index order.
 	proposed []*proposal
 	inflight []*proposal
+	short    []*proposal
 
 	out       []pb.Message
 	durable   []Outcome
@@ -402,10 +411,20 @@ func (r *Replica) Propose(token uint64, batch []byte) (err error) {
 // ProposeWrite returns ErrNotLeader and the outcome also comes in Ready: the caller ignores
 // outcomes of tokens it did not keep.
 func (r *Replica) ProposeWrite(token uint64, batch []byte) (base, last int64, err error) {
+	return r.ProposeWriteAcks(token, batch, 0)
+}
+
+// ProposeWriteAcks is ProposeWrite for a proposal that is reported committed only once
+// need voters (this leader included) hold it durably, Kafka's acks=all with
+// min.insync.replicas need; a need of at most a quorum is what the commit index already
+// says. Should fewer than need voters be in sync (InSyncReplicas) while it waits, its
+// outcome is ErrTooFewAfterAppend: committed, but not as widely as asked.
+func (r *Replica) ProposeWriteAcks(token uint64, batch []byte, need int) (base, last int64, err error) {
 	if err := r.Propose(token, batch); err != nil {
 		return -1, -1, err
 	}
 	p := r.proposed[len(r.proposed)-1]
+	p.need = need
 	r.guarded(r.drain)
 	if r.failed != nil {
 		return -1, -1, r.failed
@@ -647,6 +666,10 @@ func (r *Replica) storageApply(m *pb.Message) {
 				}
 				continue
 			}
+			if o.Err == nil && p.need > 0 {
+				r.short = append(r.short, p) // noteCommitted decides
+				continue
+			}
 			r.committed = append(r.committed, o)
 		}
 	}
@@ -700,6 +723,13 @@ func (r *Replica) settleProposals() {
 	}
 	clear(r.proposed)
 	r.proposed = r.proposed[:0]
+	if r.state != raft.StateLeader || len(r.short) > 0 && r.short[0].term != r.term {
+		for _, p := range r.short {
+			r.notLeader(p)
+		}
+		clear(r.short)
+		r.short = r.short[:0]
+	}
 	keep := r.inflight[:0]
 	for _, p := range r.inflight {
 		if r.state == raft.StateLeader && p.term == r.term {
@@ -729,16 +759,72 @@ func (r *Replica) notLeader(p *proposal) {
 // slow one does not hold the answer back. Only a leader does this, for proposals of its
 // current term that it has written: while it leads in that term its log keeps them, so
 // the entry at a proposal's index is the proposal.
+//
+// A proposal that needs more voters than a quorum (ProposeWriteAcks) is reported once
+// that many voters' match indexes (raft's view of what each has durably: a follower
+// acknowledges an append after its fsync, and this leader's own match moves when its
+// write is durable) have passed it, or with ErrTooFewAfterAppend once fewer voters than it
+// needs are in sync.
 func (r *Replica) noteCommitted() {
 	if r.state != raft.StateLeader {
 		return
 	}
+	var matches []uint64 // of the voters, when a proposal needs more than a quorum
+	inSync := -1
+	ready := func(p *proposal) (bool, error) {
+		if p.term != r.term || p.index > r.commitKnown {
+			return false, nil
+		}
+		if p.need <= 0 {
+			return true, nil
+		}
+		if matches == nil {
+			matches = make([]uint64, 0, 8)
+			r.rn.WithProgress(func(_ uint64, typ raft.ProgressType, pr tracker.Progress) {
+				if typ == raft.ProgressTypePeer {
+					matches = append(matches, pr.Match)
+				}
+			})
+		}
+		if p.need <= len(matches)/2+1 {
+			return true, nil
+		}
+		n := 0
+		for _, m := range matches {
+			if m >= p.index {
+				n++
+			}
+		}
+		if n >= p.need {
+			return true, nil
+		}
+		if inSync < 0 {
+			inSync = r.InSyncReplicas()
+		}
+		if inSync < p.need {
+			return true, ErrTooFewAfterAppend
+		}
+		return false, nil
+	}
 	for _, p := range r.inflight {
-		if !p.committedSent && p.term == r.term && p.index <= r.commitKnown {
+		if p.committedSent {
+			continue
+		}
+		if ok, err := ready(p); ok {
 			p.committedSent = true
-			r.committed = append(r.committed, p.outcome(nil))
+			r.committed = append(r.committed, p.outcome(err))
 		}
 	}
+	kept := r.short[:0]
+	for _, p := range r.short {
+		if ok, err := ready(p); ok {
+			r.committed = append(r.committed, p.outcome(err))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(r.short[len(kept):])
+	r.short = kept
 }
 
 func (p *proposal) outcome(err error) Outcome {
@@ -898,7 +984,7 @@ func (r *Replica) InSync(dst []uint64) []uint64 {
 // and, on a leader, every voter's log matches its own. A caller may then stop ticking it
 // (quiescence) until a message or a proposal arrives.
 func (r *Replica) Settled() bool {
-	if r.failed != nil || r.job != nil || len(r.proposed) > 0 || len(r.inflight) > 0 || len(r.waiting) > 0 || r.rn.HasReady() {
+	if r.failed != nil || r.job != nil || len(r.proposed) > 0 || len(r.inflight) > 0 || len(r.short) > 0 || len(r.waiting) > 0 || r.rn.HasReady() {
 		return false
 	}
 	last := r.st.lastIndex()
