@@ -85,10 +85,10 @@ type clusterState struct {
 	// toOpen are hosted partitions whose replicas open a few per Ready (openPending).
 	replaying bool
 	toOpen    []*partition
-	// metaReady: the metadata replica has heard from a leader and applied everything it
-	// knows committed, so a topic this node does not know does not exist (until then a
-	// restarted node, which replays only what it knew committed, answers retriable
-	// errors instead of UNKNOWN_TOPIC_OR_PARTITION).
+	// metaReady: the metadata replica has applied everything its leader had committed
+	// when asked (Replica.CatchUp, a ReadIndex), so a topic this node does not know does
+	// not exist (until then a restarted node, which replays only what it knew committed,
+	// answers retriable errors instead of UNKNOWN_TOPIC_OR_PARTITION).
 	metaReady bool
 	// alive is peerAlive per peer as of the last tick; scratchIDs a reused buffer.
 	alive      map[uint64]bool
@@ -478,6 +478,9 @@ func (n *Node) readyCluster() {
 			n.sendAll(MetadataGroup, rd.Messages)
 			if !cl.metaReady && cl.meta.CaughtUp() {
 				cl.metaReady = true
+			}
+			if !cl.metaReady && cl.meta.CatchUp() {
+				cl.metaTouched = true // the request goes out with the next Ready
 			}
 			if rd.Sync != nil {
 				n.syncs = append(n.syncs, SyncTask{rjob: rd.Sync, rep: cl.meta})

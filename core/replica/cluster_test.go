@@ -531,3 +531,45 @@ func TestProposeWriteAcksAll(t *testing.T) {
 	c.runUntil("settled", 5000, c.settled)
 	c.checkLogs()
 }
+
+// TestCatchUp: after a full restart, a replica's own commit index is what it last
+// persisted (with a term or vote change) and the new leader's heartbeats carry nothing it
+// does not know the follower matches, so CaughtUp must wait for CatchUp's answer: whenever
+// a replica reports CaughtUp, it has applied everything committed before the restart.
+func TestCatchUp(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 11)
+	c := newCluster(t, 11, 3, testConfig())
+	l := c.elect()
+	for range 20 {
+		c.propose(l, randomSpec(c.rng))
+		c.step(false)
+	}
+	c.runUntil("settled", 5000, c.settled)
+	committed := l.hw
+	for _, n := range c.n {
+		c.crash(n.id, disk.CrashOptions{})
+	}
+	for _, n := range c.n {
+		c.restart(n.id)
+		if n.r.CaughtUp() {
+			t.Fatalf("node %d caught up right after the restart", n.id)
+		}
+	}
+	c.runUntil("all caught up", 5000, func() bool {
+		all := true
+		for _, n := range c.n {
+			if n.r.CatchUp() {
+				c.collect(n)
+			}
+			if !n.r.CaughtUp() {
+				all = false
+				continue
+			}
+			if n.hw < committed {
+				t.Fatalf("node %d caught up at high watermark %d, below %d committed before the restart", n.id, n.hw, committed)
+			}
+		}
+		c.step(true)
+		return all
+	})
+}

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -253,6 +254,14 @@ type Replica struct {
 	// drop the ISR to the leader until the next heartbeat answers).
 	ticks     int64
 	heardTick map[uint64]int64
+
+	// The catch-up read (CatchUp): readSeq numbers ReadIndex requests, readWant is the
+	// outstanding one (0: none) asked at tick readAsked; readIndex is the leader's commit
+	// index the last answer gave (valid once readDone).
+	readSeq, readWant uint64
+	readAsked         int64
+	readIndex         uint64
+	readDone          bool
 }
 
 // maxSnapshotTicksFactor times ElectionTicks is how long a leader waits for a follower to
@@ -537,6 +546,11 @@ func (r *Replica) drain() {
 func (r *Replica) handle(rd raft.Ready) {
 	if rd.SoftState != nil {
 		r.lead, r.state = rd.SoftState.Lead, rd.SoftState.RaftState
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) == 8 && r.readWant != 0 && binary.BigEndian.Uint64(rs.RequestCtx) == r.readWant {
+			r.readIndex, r.readWant, r.readDone = rs.Index, 0, true
+		}
 	}
 	for i := range rd.Messages {
 		m := &rd.Messages[i]
@@ -1003,13 +1017,31 @@ func (r *Replica) Settled() bool {
 	return ok
 }
 
-// CaughtUp reports whether this replica knows a leader and has applied every entry it
-// knows to be committed.
-func (r *Replica) CaughtUp() bool {
+// CatchUp asks the leader for its commit index (raft's ReadIndex; a follower forwards
+// it), unless a request is outstanding and younger than an election timeout; CaughtUp
+// reports when this replica has applied up to the answer. A replica's own commit index
+// is no proof: a restarted one knows only what it had persisted (the commit index rides
+// along with term and vote changes), and a new leader's heartbeats carry no more than
+// what it knows the follower matches, nothing before its first append answer. It
+// reports whether it asked (the next Ready then has a message to send).
+func (r *Replica) CatchUp() bool {
 	if r.failed != nil || r.lead == 0 {
 		return false
 	}
-	return r.applied >= r.rn.BasicStatus().Commit
+	if r.readWant != 0 && r.ticks-r.readAsked < int64(r.cfg.ElectionTicks) {
+		return false
+	}
+	r.readSeq++
+	r.readWant, r.readAsked = r.readSeq, r.ticks
+	defer r.recoverStorage(nil)
+	r.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, r.readSeq))
+	return true
+}
+
+// CaughtUp reports whether this replica knows a leader and has applied every entry that
+// leader had committed when it answered the last CatchUp.
+func (r *Replica) CaughtUp() bool {
+	return r.failed == nil && r.lead != 0 && r.readDone && r.applied >= r.readIndex
 }
 
 // TransferLeader asks raft to hand leadership to the voter id (raft sends it the log it
