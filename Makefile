@@ -53,9 +53,9 @@ bench:
 bench-single:
 	$(GO) run ./cmd/chronik-bench
 
-## bench-cluster: Chronik vs kfake, 3 nodes, RF 3, acks=all, plus latency at half the saturated rate (about 5 minutes)
+## bench-cluster: Chronik vs kfake, 3 nodes, RF 3, acks=all, plus latency at 1/2, 1/10 and 1/50 of the saturated rate (about 7 minutes)
 bench-cluster:
-	$(GO) run ./cmd/chronik-bench -brokers 3 -runs 3 -sizes 1024,256 -duration 5s -out docs/benchmarks/cluster-$$(date -u +%F).md
+	$(GO) run ./cmd/chronik-bench -brokers 3 -runs 3 -sizes 1024,256 -duration 5s -paced-fractions 0.5,0.1,0.02 -out docs/benchmarks/cluster-$$(date -u +%F).md
 
 ## idle-cluster: CPU and RSS per node of an idle 3-node cluster with 1,000 partitions RF 3 (about 1 minute)
 idle-cluster:
