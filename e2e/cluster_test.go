@@ -471,6 +471,10 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 		acked = make([][]int, partitions) // acknowledged sequences, by partition
 		fails = make([]int, partitions)
 		wg    sync.WaitGroup
+		// The longest wait between two acknowledgements on partition 0, the one whose
+		// leader is killed: the failover as a client sees it (logged, not asserted).
+		lastAck0, gapFrom0 time.Time
+		gap0               time.Duration
 	)
 	produced := make([]int, partitions)
 	nextLog := time.Second
@@ -495,6 +499,13 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 				return
 			}
 			acked[p] = append(acked[p], seq)
+			if p == 0 {
+				now := time.Now()
+				if !lastAck0.IsZero() && now.Sub(lastAck0) > gap0 {
+					gap0, gapFrom0 = now.Sub(lastAck0), lastAck0
+				}
+				lastAck0 = now
+			}
 		})
 		if i%3 == 2 {
 			time.Sleep(2 * time.Millisecond)
@@ -505,6 +516,10 @@ func TestClusterProcessesLeaderKill(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("t=%v: produced %v, acked %d, failed %v", since(), produced, ackedCount(&mu, acked), fails)
+	mu.Lock()
+	t.Logf("partition 0: longest wait between acknowledgements %v, from t=%v (the failover as the producer saw it)",
+		gap0.Round(time.Millisecond), gapFrom0.Sub(start).Round(time.Millisecond))
+	mu.Unlock()
 
 	// Read back with another node down, so the restarted one is needed for a quorum of
 	// every partition: it must have caught up on everything acknowledged while it was
