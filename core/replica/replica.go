@@ -182,8 +182,10 @@ type Ready struct {
 	// Durable are proposals now fsynced in this replica's log (the acks=1 answer), and
 	// proposals whose outcome became ErrNotLeader before that.
 	Durable []Outcome
-	// Committed are proposals now committed (the acks=all answer), lost, or whose
-	// outcome became unknown (ErrNotLeader). Each proposal appears here exactly once,
+	// Committed are proposals now committed (the acks=all answer: on a leader as soon as
+	// the commit index passes them, before they are applied here), committed to fewer
+	// voters than they asked for (ErrTooFewAfterAppend), lost, or whose outcome became
+	// unknown (ErrNotLeader). Each proposal appears here exactly once,
 	// unless the replica fails first: then the caller answers what is left
 	// (KAFKA_STORAGE_ERROR).
 	Committed []Outcome
