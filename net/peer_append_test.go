@@ -8,6 +8,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -361,7 +362,7 @@ func TestPeerAppendOverTCP(t *testing.T) {
 			if !reflect.DeepEqual(flattenPeer(got, 1), want) {
 				t.Fatal("received other messages than sent")
 			}
-			s := c.trs[1].Stats().Peers[0]
+			s := sentPeerStats(t, c.trs[1], uint64(len(want)))
 			if s.Sent != uint64(len(want)) || s.DroppedFull+s.DroppedDown+s.TooLarge != 0 ||
 				s.Frames != uint64(len(got)) || s.SentBytes != peerWantSentBytes(want, s.Frames) {
 				t.Fatalf("stats %+v for %d batches, want %d bytes", s, len(got), peerWantSentBytes(want, s.Frames))
@@ -401,7 +402,7 @@ func TestPeerAppendFrameLimit(t *testing.T) {
 	if !reflect.DeepEqual(flattenPeer(got, 1), want) {
 		t.Fatal("received other messages than sent")
 	}
-	s := c.trs[1].Stats().Peers[0]
+	s := sentPeerStats(t, c.trs[1], uint64(len(want)))
 	if s.TooLarge != 1 || s.Sent != uint64(len(want)) || s.Frames != uint64(len(got)) || s.Frames < 9 ||
 		s.SentBytes != peerWantSentBytes(want, s.Frames) {
 		t.Fatalf("stats %+v, %d batches", s, len(got))
@@ -450,5 +451,20 @@ func BenchmarkPeerCodec(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// sentPeerStats returns tr's stats for its first peer once they count sent messages (or
+// after 5 s). The sender counts a write after it returns, so the receiver can have every
+// message before the sender's counters do: reading them at once was flaky.
+func sentPeerStats(t *testing.T, tr *PeerTransport, sent uint64) PeerStats {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := tr.Stats().Peers[0]
+		if s.Sent >= sent || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -189,7 +189,7 @@ func TestPeerTwoTransportsExchange(t *testing.T) {
 	if !reflect.DeepEqual(got1, want1) {
 		t.Fatal("node 1 received other messages than node 2 sent")
 	}
-	s := c.trs[1].Stats().Peers[0]
+	s := sentPeerStats(t, c.trs[1], groups*rounds)
 	if s.Sent != groups*rounds || s.DroppedFull+s.DroppedDown+s.TooLarge != 0 || s.Frames > rounds {
 		t.Fatalf("stats %+v", s)
 	}
