@@ -36,8 +36,8 @@ import (
 // partition name, so single-node loading never mistakes it for one).
 const metadataDir = "@metadata"
 
-// Replica memory bounds (docs/replication.md, "Memory"). An active replica's entry cache
-// may hold replicaCacheBytes while the node's caches together stay within
+// Replica memory bounds (docs/replication.md, "Memory and copies"). An active replica's
+// entry cache may hold replicaCacheBytes while the node's caches together stay within
 // nodeCacheBudgetBytes, and replicaCacheFloorBytes past it. Under load a replica's log
 // runs up to the leader's uncommitted bound (replicaMaxUncommittedBytes) ahead of what it
 // has applied, so a cache a little larger than that spares every replica reading its

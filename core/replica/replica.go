@@ -823,6 +823,9 @@ func (r *Replica) noteCommitted() {
 		return false, nil
 	}
 	for _, p := range r.inflight {
+		if p.index > r.commitKnown {
+			break // inflight is in index order: nothing after it is committed either
+		}
 		if p.committedSent {
 			continue
 		}
